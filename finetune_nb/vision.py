@@ -21,7 +21,7 @@ __all__ = ['arch_families', 'classification_models', 'resolve_arch', 'get_weight
            'weights_info', 'weights_path', 'build_model', 'meta_shapes', 'num_features', 'ImageNetToUnitNorm',
            'body_before_pool', 'family_of', 'cut_model', 'create_body', 'AdaptiveConcatPool2d', 'create_head',
            'body_stages', 'stride_split', 'vgg_split', 'vit_split', 'swin_split', 'splitter_for', 'create_vision_model',
-           'vision_meta', 'model_from_meta', 'vision_learner']
+           'vision_meta', 'model_from_meta', 'vision_learner', 'load_learner']
 
 # %% ../nbs/06_vision.ipynb #382e44bd
 def classification_models() -> list[str]:
@@ -393,3 +393,72 @@ def vision_learner(dls: DataLoaders, arch, n_out: int | None = None, pretrained:
     learn.arch, learn.weights_name, learn.n_out = name, weights_name(w), n_out
     learn.meta.update(vision_meta(arch, n_out, weights_name(w), cut, concat_pool, lin_ftrs, ps))
     return learn
+
+# %% ../nbs/06_vision.ipynb #46c907e9
+from fastcore.basics import patch
+from .learner import load_state, check_state_dict
+from .data import load_image, valid_tfms
+from PIL import Image
+
+_export_keys = ('model', 'vocab', 'info', 'meta')
+
+def _bad_file(file, msg): return ValueError(f"fname: {file} {msg}")
+
+def load_learner(fname,              # file written by `Learner.export` (of a `vision_learner`)
+                 device='cpu',       # where to put the model ('cpu', 'cuda', a torch.device)
+                ) -> Learner:
+    "A `Learner` ready for inference from the file `Learner.export` wrote: model rebuilt from `meta` (no pretrained weights loaded), exported weights, eval mode, `vocab` and `info`."
+    if not isinstance(fname, (str, os.PathLike)): raise TypeError(f"fname: expected a file path, got {type(fname).__name__}")
+    try: device = torch.device(device)
+    except (RuntimeError, TypeError) as e: raise ValueError(f"device: expected a torch device such as 'cpu' or 'cuda', got {device!r}") from None
+    file = Path(fname)
+    if not file.is_file(): raise FileNotFoundError(f"fname: no exported learner at {file}")
+    try: state = load_state(file)
+    except ValueError as e: raise ValueError(f"fname: {str(e).removeprefix('file: ')}") from None
+    if not isinstance(state, dict): raise _bad_file(file, f"holds a {type(state).__name__}, not the dict that Learner.export writes")
+    missing = [k for k in _export_keys if k not in state]
+    if missing: raise _bad_file(file, f"is missing {missing}; expected the keys {list(_export_keys)} that Learner.export writes")
+    sd, vocab, info, meta = (state[k] for k in _export_keys)
+    if not meta: raise _bad_file(file, "has no model description (empty meta): it was not exported from a vision_learner; "
+                                       "build the model yourself and use Learner.load")
+    if vocab is not None and not (isinstance(vocab, list) and all(isinstance(v, str) for v in vocab)):
+        raise _bad_file(file, f"has vocab {vocab!r}; expected a list of class names")
+    if not isinstance(info, dict): raise _bad_file(file, f"has info {info!r}; expected a dict")
+    if info:
+        try: valid_tfms(info)
+        except (TypeError, ValueError) as e: raise _bad_file(file, f"has an unusable preprocessing info ({e})") from None
+    if not isinstance(sd, dict): raise _bad_file(file, f"holds no state dict under 'model' (got a {type(sd).__name__})")
+    try:
+        model = model_from_meta(meta)                  # architecture only: pretrained weights are never loaded here
+        if vocab is not None and len(vocab) != meta['n_out']: raise ValueError(f"{len(vocab)} class names for n_out={meta['n_out']}")
+    except (TypeError, ValueError, KeyError) as e: raise _bad_file(file, f"has a model description that cannot be rebuilt ({e})") from None
+    try: check_state_dict(model, sd, 'fname')
+    except ValueError as e: raise _bad_file(file, f"has weights that do not fit the model of its meta ({str(e).removeprefix('fname: ')})") from None
+    model.load_state_dict(sd)
+    cut = meta.get('cut')
+    splitter = splitter_for(meta['arch']) if cut is None else auto_splitter(3)
+    learn = Learner(DataLoaders([], vocab=vocab, info=info), model, splitter=splitter, device=device)
+    learn.model.eval()
+    learn.arch, learn.weights_name, learn.n_out = meta['arch'], meta.get('weights'), meta['n_out']
+    learn.meta.update(meta)
+    return learn
+
+# %% ../nbs/06_vision.ipynb #4fde197e
+@patch(as_prop=True)
+def valid_tfm(self: Learner):
+    "The inference transform of this learner's images, rebuilt from `dls.info` (see `valid_tfms`)."
+    if not self.dls.info: raise ValueError("dls: the DataLoaders has no preprocessing info (size, resize, mean, std); transform the image yourself and pass a tensor")
+    return valid_tfms(self.dls.info)
+
+@patch
+def predict_image(self: Learner, img):
+    "Predict one image, given as a file path, a PIL image or a transformed `(C, H, W)` tensor: `(class name, index, probabilities)`."
+    if isinstance(img, torch.Tensor):
+        if img.ndim != 3: raise ValueError(f"img: expected one transformed image of shape (channels, height, width), got shape {tuple(img.shape)}")
+        return self.predict(img)
+    if isinstance(img, (str, os.PathLike)):
+        try: img = load_image(img)
+        except ValueError as e: raise ValueError(f"img: {e}") from None
+    elif isinstance(img, Image.Image): img = img.convert('RGB')
+    else: raise TypeError(f"img: expected an image file path, a PIL image or a (C, H, W) tensor, got {type(img).__name__}")
+    return self.predict(self.valid_tfm(img))
