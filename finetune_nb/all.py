@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/index.ipynb #d0a67960
+# %% ../nbs/index.ipynb #558f0521
 # `from finetune_nb.all import *` brings in the public API: every name in each module's `__all__`.
 import importlib
 from .params import *
@@ -16,5 +16,6 @@ from .fine_tune import *
 from .lr_find import *
 from .vision import *
 from .data import *
-__all__ = [n for m in 'params lr schedule learner fine_tune lr_find vision data'.split()
+from .distributed import *
+__all__ = [n for m in 'params lr schedule learner fine_tune lr_find vision data distributed'.split()
            for n in importlib.import_module(f'finetune_nb.{m}').__all__]
