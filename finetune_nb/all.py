@@ -17,5 +17,7 @@ from .lr_find import *
 from .vision import *
 from .data import *
 from .distributed import *
-__all__ = [n for m in 'params lr schedule learner fine_tune lr_find vision data distributed'.split()
+from .demo import *
+from .cli import *
+__all__ = [n for m in 'params lr schedule learner fine_tune lr_find vision data distributed demo cli'.split()
            for n in importlib.import_module(f'finetune_nb.{m}').__all__]
