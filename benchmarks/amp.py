@@ -1,0 +1,175 @@
+"""Mixed-precision training throughput of the Learner against a plain AMP loop (CUDA).
+
+Both sides train torchvision's resnet50 (random init, a new 10-class head, as
+`nn.Sequential(body, head)`) on the whole model (the unfrozen phase, which dominates a
+`fine_tune`), at 224 px, batch 64, with `channels_last` memory format, AdamW with the library's
+defaults (betas (0.9, 0.99), eps 1e-5, weight decay 0.01, none for norm and bias parameters) at a
+constant lr, and `zero_grad(set_to_none=True)`:
+
+- `learner`: `Learner(..., mixed_precision=<bf16|fp16>, channels_last=True).fit(1)`, default callbacks,
+  progress silenced by `no_bar()`, no validation set;
+- `plain`: `torch.autocast('cuda', dtype)` around forward and loss, a `torch.amp.GradScaler` for fp16,
+  model and batches converted to `channels_last`.
+
+The batches are random tensors already on the GPU (a handful of distinct ones, cycled), so the data
+pipeline is not what is measured. `cudnn.benchmark` is on for both. Timing synchronizes the device
+before and after each run. Runs alternate (a warm-up round first, then `--rounds` rounds); the table
+shows the median images/s of each side and the ratio learner / plain. Goal: >= 0.95.
+
+Without CUDA it prints "CUDA not available: skipped" and exits 0. `--cpu` instead runs a tiny CPU
+variant (resnet18 at 32 px, bf16 autocast; add `--precision bf16 fp16` for
+the GradScaler path too, slowly: CPU fp16 convolutions are slow) that only exercises the code path: its numbers
+say nothing about GPU throughput.
+
+Run from the repository root: `python benchmarks/amp.py` (`--quick` for a smoke run).
+"""
+from __future__ import annotations
+import argparse, copy, platform, statistics, sys, time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout without installing
+
+import torch
+import torchvision
+from torch import nn
+
+from finetune_nb.learner import DataLoaders, Learner
+from finetune_nb.params import params, no_wd_params
+
+GOAL = 0.95
+DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def make_model(arch: str, n_out: int = 10, seed: int = 0, small_input: bool = False) -> nn.Sequential:
+    "torchvision `arch` (random weights) as `nn.Sequential(body, head)`; `small_input` adapts the stem to 32 px."
+    torch.manual_seed(seed)
+    m = torchvision.models.get_model(arch, weights=None)
+    if small_input: m.conv1, m.maxpool = nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.Identity()
+    body = nn.Sequential(*list(m.children())[:-2])            # resnets: everything before avgpool and fc
+    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(m.fc.in_features, n_out))
+    return nn.Sequential(body, head)
+
+def splitter(m): return [params(m[0]), params(m[1])]
+
+
+class Batches:
+    "`n_steps` batches cycling over a few fixed random batches that already live on `device`."
+    def __init__(self, n_steps, bs, size, device, n_distinct=4, n_out=10):
+        g = torch.Generator().manual_seed(0)
+        self.n_steps = n_steps
+        self.xs = [torch.randn(bs, 3, size, size, generator=g).to(device) for _ in range(n_distinct)]
+        self.ys = [torch.randint(0, n_out, (bs,), generator=g).to(device) for _ in range(n_distinct)]
+    def __len__(self): return self.n_steps
+    def __iter__(self):
+        for i in range(self.n_steps): yield self.xs[i % len(self.xs)], self.ys[i % len(self.ys)]
+
+
+def sync(device):
+    if device.type == 'cuda': torch.cuda.synchronize(device)
+
+
+def learner_runner(model0, batches, precision, device):
+    "A function timing one `fit(1)` of a Learner (the same Learner each call), returning images/s."
+    learn = Learner(DataLoaders(batches), copy.deepcopy(model0), splitter=splitter, device=device,
+                    mixed_precision=precision, channels_last=True)
+    n_img = sum(len(y) for _, y in batches)
+    def run():
+        with learn.no_bar():
+            sync(device); t0 = time.perf_counter()
+            learn.fit(1)
+            sync(device); t = time.perf_counter() - t0
+        return n_img / t
+    return run
+
+
+def plain_runner(model0, batches, precision, device):
+    "A function timing one epoch of a hand-written AMP loop (same model, optimizer, batches), returning images/s."
+    model = copy.deepcopy(model0).to(device).to(memory_format=torch.channels_last)
+    no_wd = {id(p) for p in no_wd_params(model)}
+    opt = torch.optim.AdamW([{'params': [p for p in model.parameters() if id(p) not in no_wd]},
+                             {'params': [p for p in model.parameters() if id(p) in no_wd], 'weight_decay': 0.}],
+                            lr=1e-3, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01)
+    scaler = torch.amp.GradScaler(device.type) if precision == 'fp16' else None
+    loss_func, dtype = nn.CrossEntropyLoss(), DTYPES[precision]
+    n_img = sum(len(y) for _, y in batches)
+    def run():
+        model.train()
+        sync(device); t0 = time.perf_counter()
+        tot = 0.
+        for xb, yb in batches:
+            xb = xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            yb = yb.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=dtype):
+                loss = loss_func(model(xb), yb)
+            if scaler is None:
+                loss.backward(); opt.step()
+            else:
+                scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
+            opt.zero_grad(set_to_none=True)
+            tot = tot + loss.detach() * len(yb)
+        _ = float(tot)                                    # the epoch's loss, as the Learner reports it
+        sync(device); t = time.perf_counter() - t0
+        return n_img / t
+    return run
+
+
+def machine(device) -> str:
+    if device.type == 'cuda': return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}, CUDA {torch.version.cuda}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open('/proc/cpuinfo'):
+            if line.startswith('model name'): cpu = line.split(':', 1)[1].strip(); break
+    except OSError: pass
+    return f"{cpu} (CPU code-path check only), torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--quick', action='store_true', help='smoke run: fewer steps and rounds')
+    p.add_argument('--cpu', action='store_true', help='without CUDA: run a tiny CPU variant to exercise the code path')
+    p.add_argument('--arch', default='resnet50')
+    p.add_argument('--precision', nargs='+', default=None, choices=list(DTYPES),
+                   help='default: bf16 and fp16 on CUDA, bf16 only with --cpu (CPU fp16 convolutions are very slow)')
+    p.add_argument('--rounds', type=int, default=5, help='timed runs of each side (after one warm-up round)')
+    p.add_argument('--steps', type=int, default=50, help='training steps per run')
+    p.add_argument('--bs', type=int, default=64)
+    p.add_argument('--size', type=int, default=224)
+    a = p.parse_args()
+
+    if torch.cuda.is_available():
+        device, small = torch.device('cuda'), False
+        a.precision = a.precision or ['bf16', 'fp16']
+        torch.backends.cudnn.benchmark = True
+        if a.quick: a.rounds, a.steps = 2, 10
+    elif a.cpu:
+        device, small = torch.device('cpu'), True
+        a.arch, a.size, a.bs, a.steps, a.rounds = 'resnet18', 32, 16, 3, 2
+        a.precision = a.precision or ['bf16']
+        if a.quick: a.steps, a.rounds = 2, 1
+    else:
+        print("CUDA not available: skipped (use --cpu for a tiny CPU run that only exercises the code path)")
+        return
+
+    model0 = make_model(a.arch, seed=0, small_input=small)
+    batches = Batches(a.steps, a.bs, a.size, device)
+    print(f"amp: {machine(device)}")
+    print(f"{a.arch}, whole model training, {a.size} px, bs {a.bs}, channels_last, {a.steps} steps per run, "
+          f"{a.rounds} rounds (+1 warm-up)")
+    print(f"\n{'precision':<11}{'learner img/s':>15}{'plain img/s':>13}{'learner / plain':>17}   goal >= {GOAL}x")
+    for prec in a.precision:
+        sides = {'learner': learner_runner(model0, batches, prec, device), 'plain': plain_runner(model0, batches, prec, device)}
+        for run in sides.values(): run()                      # warm-up (cudnn autotuning, allocator), not timed
+        res = {k: [] for k in sides}
+        for r in range(a.rounds):
+            order = ['learner', 'plain'] if r % 2 == 0 else ['plain', 'learner']
+            for k in order: res[k].append(sides[k]())
+        lib, plain = statistics.median(res['learner']), statistics.median(res['plain'])
+        verdict = '' if device.type == 'cpu' else ('met' if lib / plain >= GOAL else 'MISSED')
+        print(f"{prec:<11}{lib:>15.1f}{plain:>13.1f}{lib / plain:>16.3f}x   {verdict}")
+        del sides
+        if device.type == 'cuda': torch.cuda.empty_cache()
+    if device.type == 'cpu': print("\n(CPU run: checks that both code paths work; the ratio is not the GPU goal)")
+
+
+if __name__ == '__main__':
+    main()
