@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/index.ipynb #558f0521
+# %% ../nbs/index.ipynb #575dea68
 # `from finetune_nb.all import *` brings in the public API: every name in each module's `__all__`.
 import importlib
 from .params import *
