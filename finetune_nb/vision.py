@@ -251,7 +251,7 @@ def family_of(arch) -> str | None:
     name = (arch if isinstance(arch, str) else getattr(arch, '__name__', '')).lower().rsplit('.', 1)[-1]
     return next((f for f, d in arch_families.items() if name.startswith(tuple(d['prefixes']))), None)
 
-# %% ../nbs/06_vision.ipynb #3284c6b8
+# %% ../nbs/06_vision.ipynb #0e3abbfc
 def _check_cut(cut):
     if cut is None or callable(cut): return cut
     if isinstance(cut, bool) or not isinstance(cut, int):
@@ -261,7 +261,11 @@ def _check_cut(cut):
 def cut_model(model: nn.Module, cut=None, arch=None) -> nn.Module:
     "The body of `model`: `cut` children (int), `cut(model)` (function), else its family's body (`arch_families`), else `body_before_pool`."
     cut = _check_cut(cut)
-    if isinstance(cut, int): return nn.Sequential(*list(model.children())[:cut])
+    if isinstance(cut, int):
+        kids = list(model.children())
+        if not kids[:cut]: raise ValueError(f"cut: {cut} leaves an empty body ({type(model).__name__} has {len(kids)} children); "
+                                            f"expected 1..{len(kids)} or -{len(kids) - 1}..-1")
+        return nn.Sequential(*kids[:cut])
     if cut is not None: body = cut(model)
     else:
         fam = family_of(arch if arch is not None else type(model).__name__)
@@ -276,7 +280,7 @@ def create_body(arch, pretrained: bool = True, weights=None, cut=None) -> nn.Mod
     name, _ = resolve_arch(arch)
     return cut_model(build_model(arch, pretrained, weights), cut, name)
 
-# %% ../nbs/06_vision.ipynb #3947beea
+# %% ../nbs/06_vision.ipynb #a60e3dd7
 class AdaptiveConcatPool2d(nn.Module):
     "Adaptive max pooling and adaptive average pooling to `size`, concatenated along the channels (max first)."
     def __init__(self, size=1):
@@ -306,6 +310,7 @@ def _check_head_args(nf, n_out, lin_ftrs, ps):
 def create_head(nf: int, n_out: int, lin_ftrs: list[int] | None = None, ps=0.5, concat_pool: bool = True) -> nn.Sequential:
     "fastai's head for a body with `nf` output channels: pool, flatten, then BatchNorm/Dropout/Linear blocks (ReLU between) to `n_out`."
     sizes, ps = _check_head_args(nf, n_out, lin_ftrs, ps)
+    if not isinstance(concat_pool, bool): raise TypeError(f"concat_pool: expected True or False, got {concat_pool!r}")
     if concat_pool: sizes[0] *= 2
     layers = [AdaptiveConcatPool2d() if concat_pool else nn.AdaptiveAvgPool2d(1), nn.Flatten()]
     for i, (ni, no, p) in enumerate(zip(sizes[:-1], sizes[1:], ps)):
@@ -376,14 +381,18 @@ def register_arch(builder,          # a model builder: `builder(weights=None)` r
     _custom_archs[name] = (builder, splitter)
     return name
 
-# %% ../nbs/06_vision.ipynb #dd3b1c50
+# %% ../nbs/06_vision.ipynb #77a13982
 def create_vision_model(arch, n_out: int, pretrained: bool = True, weights=None, cut=None,
                         concat_pool: bool = True, lin_ftrs: list[int] | None = None, ps=0.5) -> nn.Sequential:
     "`nn.Sequential(body, head)`: the body of `arch` (see `create_body`) and a new `create_head` with `n_out` outputs."
     _pos_int('n_out', n_out); _check_head_args(1, n_out, lin_ftrs, ps); _check_cut(cut)
     get_weights(arch, pretrained, weights)
     body = create_body(arch, pretrained, weights, cut)
-    return nn.Sequential(body, create_head(num_features(body), n_out, lin_ftrs, ps, concat_pool))
+    try: nf = num_features(body)
+    except (RuntimeError, ValueError) as e:
+        raise ValueError(f"cut: the body of {resolve_arch(arch)[0]} does not give a (batch, channels, height, width) feature map "
+                         f"on an image ({str(e).splitlines()[0]}); cut it earlier") from None
+    return nn.Sequential(body, create_head(nf, n_out, lin_ftrs, ps, concat_pool))
 
 # %% ../nbs/06_vision.ipynb #45f7e584
 def _cut_meta(cut):
