@@ -24,32 +24,17 @@ say nothing about GPU throughput.
 Run from the repository root: `python benchmarks/amp.py` (`--quick` for a smoke run).
 """
 from __future__ import annotations
-import argparse, copy, platform, statistics, sys, time
-from pathlib import Path
+import copy, statistics, time
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout without installing
+from common import alternate, arg_parser, machine, met, parse_args, plain_adamw, resnet_body_head, splitter  # first: it puts the repo on sys.path
 
 import torch
-import torchvision
 from torch import nn
 
 from finetune_nb.learner import DataLoaders, Learner
-from finetune_nb.params import params, no_wd_params
 
 GOAL = 0.95
 DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
-
-
-def make_model(arch: str, n_out: int = 10, seed: int = 0, small_input: bool = False) -> nn.Sequential:
-    "torchvision `arch` (random weights) as `nn.Sequential(body, head)`; `small_input` adapts the stem to 32 px."
-    torch.manual_seed(seed)
-    m = torchvision.models.get_model(arch, weights=None)
-    if small_input: m.conv1, m.maxpool = nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.Identity()
-    body = nn.Sequential(*list(m.children())[:-2])            # resnets: everything before avgpool and fc
-    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(m.fc.in_features, n_out))
-    return nn.Sequential(body, head)
-
-def splitter(m): return [params(m[0]), params(m[1])]
 
 
 class Batches:
@@ -85,10 +70,7 @@ def learner_runner(model0, batches, precision, device):
 def plain_runner(model0, batches, precision, device):
     "A function timing one epoch of a hand-written AMP loop (same model, optimizer, batches), returning images/s."
     model = copy.deepcopy(model0).to(device).to(memory_format=torch.channels_last)
-    no_wd = {id(p) for p in no_wd_params(model)}
-    opt = torch.optim.AdamW([{'params': [p for p in model.parameters() if id(p) not in no_wd]},
-                             {'params': [p for p in model.parameters() if id(p) in no_wd], 'weight_decay': 0.}],
-                            lr=1e-3, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01)
+    opt = plain_adamw(model)
     scaler = torch.amp.GradScaler(device.type) if precision == 'fp16' else None
     loss_func, dtype = nn.CrossEntropyLoss(), DTYPES[precision]
     n_img = sum(len(y) for _, y in batches)
@@ -113,28 +95,16 @@ def plain_runner(model0, batches, precision, device):
     return run
 
 
-def machine(device) -> str:
-    if device.type == 'cuda': return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}, CUDA {torch.version.cuda}"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open('/proc/cpuinfo'):
-            if line.startswith('model name'): cpu = line.split(':', 1)[1].strip(); break
-    except OSError: pass
-    return f"{cpu} (CPU code-path check only), torch {torch.__version__}, {torch.get_num_threads()} threads"
-
-
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--quick', action='store_true', help='smoke run: fewer steps and rounds')
+    p = arg_parser(__doc__, 'fewer steps and rounds', rounds=5, rounds_help='timed runs of each side (after one warm-up round)',
+                   threads=False)
     p.add_argument('--cpu', action='store_true', help='without CUDA: run a tiny CPU variant to exercise the code path')
     p.add_argument('--arch', default='resnet50')
     p.add_argument('--precision', nargs='+', default=None, choices=list(DTYPES),
                    help='default: bf16 and fp16 on CUDA, bf16 only with --cpu (CPU fp16 convolutions are very slow)')
-    p.add_argument('--rounds', type=int, default=5, help='timed runs of each side (after one warm-up round)')
     p.add_argument('--steps', type=int, default=50, help='training steps per run')
-    p.add_argument('--bs', type=int, default=64)
     p.add_argument('--size', type=int, default=224)
-    a = p.parse_args()
+    a = parse_args(p)
 
     if torch.cuda.is_available():
         device, small = torch.device('cuda'), False
@@ -150,23 +120,18 @@ def main():
         print("CUDA not available: skipped (use --cpu for a tiny CPU run that only exercises the code path)")
         return
 
-    model0 = make_model(a.arch, seed=0, small_input=small)
+    model0 = resnet_body_head(10, a.arch, seed=a.seed, small_input=small)
     batches = Batches(a.steps, a.bs, a.size, device)
-    print(f"amp: {machine(device)}")
+    note = ' (CPU code-path check only)' if device.type == 'cpu' else ''
+    print(f"amp: {machine(device)}{note}")
     print(f"{a.arch}, whole model training, {a.size} px, bs {a.bs}, channels_last, {a.steps} steps per run, "
           f"{a.rounds} rounds (+1 warm-up)")
     print(f"\n{'precision':<11}{'learner img/s':>15}{'plain img/s':>13}{'learner / plain':>17}   goal >= {GOAL}x")
     for prec in a.precision:
-        sides = {'learner': learner_runner(model0, batches, prec, device), 'plain': plain_runner(model0, batches, prec, device)}
-        for run in sides.values(): run()                      # warm-up (cudnn autotuning, allocator), not timed
-        res = {k: [] for k in sides}
-        for r in range(a.rounds):
-            order = ['learner', 'plain'] if r % 2 == 0 else ['plain', 'learner']
-            for k in order: res[k].append(sides[k]())
+        res = alternate({'learner': learner_runner(model0, batches, prec, device),
+                         'plain': plain_runner(model0, batches, prec, device)}, a.rounds)
         lib, plain = statistics.median(res['learner']), statistics.median(res['plain'])
-        verdict = '' if device.type == 'cpu' else ('met' if lib / plain >= GOAL else 'MISSED')
-        print(f"{prec:<11}{lib:>15.1f}{plain:>13.1f}{lib / plain:>16.3f}x   {verdict}")
-        del sides
+        print(f"{prec:<11}{lib:>15.1f}{plain:>13.1f}{lib / plain:>16.3f}x   {'' if device.type == 'cpu' else met(lib / plain, GOAL, at_most=False)}")
         if device.type == 'cuda': torch.cuda.empty_cache()
     if device.type == 'cpu': print("\n(CPU run: checks that both code paths work; the ratio is not the GPU goal)")
 

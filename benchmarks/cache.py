@@ -10,7 +10,7 @@ then trains the head for `freeze_epochs` epochs on those stored features. This s
 - `full-model epoch`: the unfrozen phase's single epoch (the whole resnet trains);
 - `uncached frozen epoch`: for reference, the same frozen phase without the cache (`train_bn=False`).
 
-Cached `fine_tune` runs and uncached frozen phases alternate (`--repeats` of each); medians are shown.
+Cached `fine_tune` runs and uncached frozen phases alternate (`--rounds` of each); medians are shown.
 
 Each epoch includes its validation pass. Goal: cached frozen epoch / full-model epoch <= 0.05.
 
@@ -19,61 +19,25 @@ frozen phase, cached and uncached, from the same initial weights and seed (they 
 floating-point noise).
 
 Model and data as in `frozen.py`: torchvision's resnet18 (random init) adapted to 32 px images,
-`nn.Sequential(body, head)`, two parameter groups; the digits source task (digits 0-4, about 720
-training and 180 validation images), batch 64, as plain `TensorDataset` loaders.
+`nn.Sequential(body, head)`, two parameter groups; the library's digits source task loaders
+(`digits_source_dls`: digits 0-4, about 720 training and 180 validation images, batch 64), used as
+they are: without random shifts (`max_shift=0`, the default) their dataset declares itself
+deterministic, which `cache_features` requires.
 
 Run from the repository root: `python benchmarks/cache.py` (`--quick` for a smoke run).
 """
 from __future__ import annotations
-import argparse, os, copy, platform, statistics, sys, time
-from pathlib import Path
+import copy, statistics, time
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout without installing
+from common import FitTimer, alternate, arg_parser, digits_dls, machine, parse_args, resnet_body_head, splitter, verdict  # first: it puts the repo on sys.path
 
 import torch
-import torchvision
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
-from finetune_nb.learner import Callback, DataLoaders, Learner, accuracy, set_seed
-from finetune_nb.params import params
-from finetune_nb.data import digits_source_dls
+from finetune_nb.learner import Learner, accuracy, set_seed
 import finetune_nb.fine_tune  # noqa: F401  (adds freeze/unfreeze/fit_one_cycle/fine_tune to Learner)
 
 GOAL = 0.05
-
-
-def resnet18_32px(n_out: int, seed: int = 0) -> nn.Sequential:
-    "torchvision's resnet18 (random weights) for 32 px images, as `nn.Sequential(body, head)`."
-    torch.manual_seed(seed)
-    m = torchvision.models.resnet18(weights=None)
-    m.conv1, m.maxpool = nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.Identity()
-    body = nn.Sequential(*list(m.children())[:-2])            # everything before avgpool and fc
-    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, n_out))
-    return nn.Sequential(body, head)
-
-def splitter(m): return [params(m[0]), params(m[1])]
-
-
-def digits_dls(bs: int, n_train: int | None = None) -> DataLoaders:
-    "The digits source task (optionally its first `n_train` training images) as plain `TensorDataset` loaders."
-    # `digits_source_dls` wraps its tensors in a `TensorImageDataset`, which `cache_features` does not accept
-    # as deterministic; the same tensors in a `TensorDataset` are.
-    src = digits_source_dls(bs=bs)
-    tr, va = src.train.dataset, src.valid.dataset
-    x, y = (tr.x, tr.y) if n_train is None else (tr.x[:n_train], tr.y[:n_train])
-    return DataLoaders(DataLoader(TensorDataset(x, y), batch_size=bs, shuffle=True, drop_last=len(x) > bs),
-                       DataLoader(TensorDataset(va.x, va.y), batch_size=bs * 2), vocab=src.vocab, info=src.info)
-
-
-class FitTimer(Callback):
-    "Timestamps of every fit's start and end, and the seconds of every epoch."
-    order = -10
-    def __init__(self): self.fits, self.epochs = [], []
-    def before_fit(self): self.fits.append([time.perf_counter(), None]); self.epochs.append([])
-    def after_fit(self): self.fits[-1][1] = time.perf_counter()
-    def before_epoch(self): self._e = time.perf_counter()
-    def after_epoch(self): self.epochs[-1].append(time.perf_counter() - self._e)
 
 
 def make_learner(dls, model0):
@@ -111,42 +75,22 @@ def warm_up(dls, model0):
     with torch.no_grad(): m.eval()(xb)
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open('/proc/cpuinfo'):
-            if line.startswith('model name'): cpu = line.split(':', 1)[1].strip(); break
-    except OSError: pass
-    load = f", load average {os.getloadavg()[0]:.2f} at start" if hasattr(os, 'getloadavg') else ''
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads{load}"
-
-
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--quick', action='store_true', help='smoke run: 128 training images, 1 repeat, 2 frozen epochs')
-    p.add_argument('--repeats', type=int, default=3, help='cached fine_tune runs and uncached frozen phases, alternating (medians reported)')
+    p = arg_parser(__doc__, '128 training images, 1 round, 2 frozen epochs', rounds=3,
+                   rounds_help='cached fine_tune runs and uncached frozen phases, alternating (medians reported)')
     p.add_argument('--freeze-epochs', type=int, default=5)
     p.add_argument('--n-train', type=int, default=None, help='use only this many training images (default: all ~720)')
-    p.add_argument('--bs', type=int, default=64)
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--threads', type=int, default=None,
-                   help="torch.set_num_threads for every variant (default: PyTorch's own). On a busy machine, 1 thread "
-                        "keeps the timings stable: 2 threads sharing a core with another process wait at every op")
-    a = p.parse_args()
-    if a.threads: torch.set_num_threads(a.threads)
-    if a.quick: a.repeats, a.freeze_epochs, a.n_train = 1, 2, 128
+    a = parse_args(p, quick=dict(rounds=1, freeze_epochs=2, n_train=128))
 
     dls = digits_dls(a.bs, a.n_train)
-    model0 = resnet18_32px(dls.c, a.seed)
+    model0 = resnet_body_head(dls.c, seed=a.seed)
     print(f"cache: {machine()}")
     print(f"resnet18 (32 px stem), train_bn=False, digits {len(dls.train.dataset)} train / {len(dls.valid.dataset)} valid, "
-          f"bs {a.bs}; fine_tune(1, freeze_epochs={a.freeze_epochs}, cache_features=True) x {a.repeats}")
+          f"bs {a.bs}; fine_tune(1, freeze_epochs={a.freeze_epochs}, cache_features=True) x {a.rounds}")
     warm_up(dls, model0)
-    runs, uncs = [], []
-    for r in range(a.repeats):                              # alternate, so that background load hits both alike
-        if r % 2: uncs.append(run_uncached(dls, model0, a.freeze_epochs, a.seed))
-        runs.append(run_cached(dls, model0, a.freeze_epochs, a.seed))
-        if not r % 2: uncs.append(run_uncached(dls, model0, a.freeze_epochs, a.seed))
+    res = alternate({'cached': lambda: run_cached(dls, model0, a.freeze_epochs, a.seed),
+                     'uncached': lambda: run_uncached(dls, model0, a.freeze_epochs, a.seed)}, a.rounds, warm_up=False)
+    runs, uncs = res['cached'], res['uncached']
     unc = {'uncached epoch': statistics.median(u['uncached epoch'] for u in uncs), 'accuracy': uncs[0]['accuracy']}
 
     med = {k: statistics.median(r[k] for r in runs) for k in ('caching', 'cached epoch', 'full epoch')}
@@ -156,7 +100,7 @@ def main():
     print(f"\n{'':<24}{'seconds':>10}{'vs full-model epoch':>22}")
     for name, t in rows: print(f"{name:<24}{t:>10.3f}{t / full:>21.4f}x")
     ratio = med['cached epoch'] / full
-    print(f"\nratio cached frozen epoch / full-model epoch: {ratio:.4f}x; goal <= {GOAL}x: {'met' if ratio <= GOAL else 'MISSED'}")
+    print(f"\nratio cached frozen epoch / full-model epoch: {ratio:.4f}x; {verdict(ratio, GOAL)}")
     print(f"ratio cached / uncached frozen epoch: {med['cached epoch'] / unc['uncached epoch']:.4f}x")
     accs, uaccs = [r['accuracy'] for r in runs], [u['accuracy'] for u in uncs]
     def same(xs): return 'identical' if len(set(xs)) == 1 else 'vary: ' + ', '.join(f'{x:.4f}' for x in xs)

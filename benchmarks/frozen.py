@@ -32,60 +32,26 @@ final validation accuracies (`--rounds 0 --accuracy` runs only this part).
 Run from the repository root: `python benchmarks/frozen.py` (`--quick` for a smoke run).
 """
 from __future__ import annotations
-import argparse, os, copy, platform, statistics, sys, time
-from pathlib import Path
+import copy, statistics, time
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout without installing
+from common import (FitTimer, alternate, arg_parser, digits_dls, machine, parse_args, plain_adamw,  # first: it puts the repo on sys.path
+                    plain_validate, pool_linear, resnet_body_head, splitter, verdict)
 
 import torch
-import torchvision
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
-from finetune_nb.learner import Callback, DataLoaders, Learner, accuracy, set_seed
-from finetune_nb.params import params, no_wd_params
+from finetune_nb.learner import Learner, accuracy, set_seed
 from finetune_nb.data import digits_source_dls, digits_target_dls
 import finetune_nb.fine_tune  # noqa: F401  (adds freeze/unfreeze/fit_one_cycle/fine_tune to Learner)
 
 GOAL = 0.6
 
 
-def resnet18_32px(n_out: int, seed: int = 0) -> nn.Sequential:
-    "torchvision's resnet18 (random weights) for 32 px images, as `nn.Sequential(body, head)`."
-    torch.manual_seed(seed)
-    m = torchvision.models.resnet18(weights=None)
-    m.conv1, m.maxpool = nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.Identity()
-    body = nn.Sequential(*list(m.children())[:-2])            # everything before avgpool and fc
-    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, n_out))
-    return nn.Sequential(body, head)
-
-def splitter(m): return [params(m[0]), params(m[1])]
-
-
-def digits_dls(bs: int, n_train: int | None = None, n_valid: int | None = None) -> DataLoaders:
-    "The digits source task (optionally only its first `n_train` training and `n_valid` validation images) as plain tensor loaders."
-    src = digits_source_dls(bs=bs)
-    tr, va = src.train.dataset, src.valid.dataset
-    return DataLoaders(DataLoader(TensorDataset(tr.x[:n_train], tr.y[:n_train]), batch_size=bs, shuffle=True,
-                                  drop_last=len(tr.x[:n_train]) > bs),
-                       DataLoader(TensorDataset(va.x[:n_valid], va.y[:n_valid]), batch_size=bs * 2), vocab=src.vocab, info=src.info)
-
-
-class EpochTimer(Callback):
-    "Records the seconds of every epoch and of its training part."
-    order = -10
-    def __init__(self): self.epochs, self.trains = [], []
-    def before_epoch(self): self._e = time.perf_counter()
-    def before_train(self): self._t = time.perf_counter()
-    def after_train(self): self.trains.append(time.perf_counter() - self._t)
-    def after_epoch(self): self.epochs.append(time.perf_counter() - self._e)
-
-
 def run_learner(dls, model0, train_bn: bool, seed: int) -> tuple[float, float]:
     "(epoch, train) seconds of one frozen epoch of a Learner."
     learn = Learner(dls, copy.deepcopy(model0), splitter=splitter, metrics=accuracy, train_bn=train_bn, device='cpu')
     learn.freeze()
-    timer = EpochTimer()
+    timer = FitTimer()
     torch.manual_seed(seed)
     with learn.no_bar(): learn.fit(1, cbs=timer)
     return timer.epochs[0], timer.trains[0]
@@ -96,10 +62,7 @@ def run_plain(dls, model0, seed: int) -> tuple[float, float]:
     model = copy.deepcopy(model0)
     body, head = model[0], model[1]
     for p in body.parameters(): p.requires_grad_(False)
-    no_wd = {id(p) for p in no_wd_params(head)}
-    opt = torch.optim.AdamW([{'params': [p for p in head.parameters() if id(p) not in no_wd]},
-                             {'params': [p for p in head.parameters() if id(p) in no_wd], 'weight_decay': 0.}],
-                            lr=1e-3, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01)
+    opt = plain_adamw(head)
     loss_func = nn.CrossEntropyLoss()
     torch.manual_seed(seed)
     t0 = time.perf_counter()
@@ -113,14 +76,7 @@ def run_plain(dls, model0, seed: int) -> tuple[float, float]:
         opt.zero_grad(set_to_none=True)
         tot, n = tot + loss.detach() * len(yb), n + len(yb)
     t_train = time.perf_counter() - t0
-    model.eval()
-    vloss, vacc, vn = 0., 0., 0
-    with torch.no_grad():
-        for xb, yb in dls.valid:
-            pred = model(xb)
-            vloss, vacc = vloss + loss_func(pred, yb) * len(yb), vacc + (pred.argmax(-1) == yb).float().mean() * len(yb)
-            vn += len(yb)
-    _ = [float(tot / n), float(vloss / vn), float(vacc / vn)]
+    _ = [float(tot / n), *plain_validate(model, dls.valid, loss_func)]
     return time.perf_counter() - t0, t_train
 
 
@@ -129,14 +85,14 @@ def demo_accuracy(pretrain_epochs: int, ft_epochs: int, base_lr: float, seed: in
     # pretraining as the library's digits demo recipe: batches of 32, random shifts of up to 2 px, 1cycle at 1e-2
     set_seed(seed)
     src = digits_source_dls(bs=32, max_shift=2)
-    pre = Learner(src, resnet18_32px(src.c, seed), splitter=splitter, metrics=accuracy, device='cpu')
+    pre = Learner(src, resnet_body_head(src.c, seed=seed), splitter=splitter, metrics=accuracy, device='cpu')
     t0 = time.perf_counter()
     with pre.no_bar(): pre.fit_one_cycle(pretrain_epochs, 1e-2)
     res = {'source accuracy after pretraining': pre.recorder.values[-1][-1], 'pretraining time (s)': time.perf_counter() - t0}
     for train_bn in (True, False):
         set_seed(seed)
         tgt = digits_target_dls(k=10, bs=10, seed=seed, val_bs=128)
-        model = nn.Sequential(copy.deepcopy(pre.model[0]), nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, tgt.c)))
+        model = nn.Sequential(copy.deepcopy(pre.model[0]), pool_linear(512, tgt.c))
         learn = Learner(tgt, model, splitter=splitter, metrics=accuracy, train_bn=train_bn, device='cpu')
         t0 = time.perf_counter()
         with learn.no_bar(): learn.fine_tune(ft_epochs, base_lr=base_lr)
@@ -145,31 +101,17 @@ def demo_accuracy(pretrain_epochs: int, ft_epochs: int, base_lr: float, seed: in
     return res
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open('/proc/cpuinfo'):
-            if line.startswith('model name'): cpu = line.split(':', 1)[1].strip(); break
-    except OSError: pass
-    load = f", load average {os.getloadavg()[0]:.2f} at start" if hasattr(os, 'getloadavg') else ''
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads{load}"
-
-
 def timing(a):
     "The speed comparison: alternating rounds, medians, ratios."
     dls = digits_dls(a.bs, a.n_train, a.n_valid)
-    model0 = resnet18_32px(dls.c, a.seed)
-    variants = {'learner train_bn=True': lambda: run_learner(dls, model0, True, a.seed),
-                'learner train_bn=False': lambda: run_learner(dls, model0, False, a.seed),
-                'plain reference': lambda: run_plain(dls, model0, a.seed)}
-    names = list(variants)
+    model0 = resnet_body_head(dls.c, seed=a.seed)
     print(f"frozen: {machine()}")
     print(f"resnet18 (32 px stem), frozen body, digits {len(dls.train.dataset)} train / {len(dls.valid.dataset)} valid, "
           f"bs {a.bs}, {a.rounds} rounds (+1 warm-up)")
-    for name in names: variants[name]()                     # warm-up round, not timed
-    times = {name: [] for name in names}
-    for r in range(a.rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]: times[name].append(variants[name]())
+    times = alternate({'learner train_bn=True': lambda: run_learner(dls, model0, True, a.seed),
+                       'learner train_bn=False': lambda: run_learner(dls, model0, False, a.seed),
+                       'plain reference': lambda: run_plain(dls, model0, a.seed)}, a.rounds)
+    names = list(times)
 
     med = {name: (statistics.median(t[0] for t in ts), statistics.median(t[1] for t in ts)) for name, ts in times.items()}
     ref = med['learner train_bn=True']
@@ -178,7 +120,7 @@ def timing(a):
         e, t = med[name]
         print(f"{name:<26}{e:>10.3f}{t:>10.3f}{e / ref[0]:>17.3f}x{t / ref[1]:>17.3f}x")
     ratio = med['learner train_bn=False'][0] / ref[0]
-    print(f"\nratio epoch train_bn=False / train_bn=True: {ratio:.3f}x; goal <= {GOAL}x: {'met' if ratio <= GOAL else 'MISSED'}")
+    print(f"\nratio epoch train_bn=False / train_bn=True: {ratio:.3f}x; {verdict(ratio, GOAL)}")
     print(f"ratio epoch plain reference / train_bn=True: {med['plain reference'][0] / ref[0]:.3f}x "
           f"(train part: {med['plain reference'][1] / ref[1]:.3f}x)")
     print(f"ratio epoch train_bn=False / plain reference: {med['learner train_bn=False'][0] / med['plain reference'][0]:.3f}x "
@@ -186,23 +128,15 @@ def timing(a):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--quick', action='store_true', help='smoke run: 128 training and 32 validation images, 1 round')
-    p.add_argument('--rounds', type=int, default=5, help='timed runs of each variant (after one warm-up round); 0 skips the timing')
+    p = arg_parser(__doc__, '128 training and 32 validation images, 1 round', rounds=5,
+                   rounds_help='timed runs of each variant (after one warm-up round); 0 skips the timing')
     p.add_argument('--n-train', type=int, default=None, help='use only this many training images (default: all ~720)')
     p.add_argument('--n-valid', type=int, default=None, help='use only this many validation images (default: all 180)')
-    p.add_argument('--bs', type=int, default=64)
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--threads', type=int, default=None,
-                   help="torch.set_num_threads for every variant (default: PyTorch's own). On a busy machine, 1 thread "
-                        "keeps the timings stable: 2 threads sharing a core with another process wait at every op")
     p.add_argument('--accuracy', action='store_true', help='also run the digits transfer demo (about a minute or two more)')
     p.add_argument('--pretrain-epochs', type=int, default=3)
     p.add_argument('--ft-epochs', type=int, default=5, help="--accuracy: epochs of fine_tune's unfrozen phase")
     p.add_argument('--base-lr', type=float, default=5e-3, help="--accuracy: fine_tune's base_lr")
-    a = p.parse_args()
-    if a.threads: torch.set_num_threads(a.threads)
-    if a.quick: a.rounds, a.n_train, a.n_valid, a.pretrain_epochs, a.ft_epochs = 1, 128, 32, 1, 1
+    a = parse_args(p, quick=dict(rounds=1, n_train=128, n_valid=32, pretrain_epochs=1, ft_epochs=1))
 
     if a.rounds > 0: timing(a)
     else: print(f"frozen: {machine()}")

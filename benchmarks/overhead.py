@@ -31,17 +31,15 @@ parallelize, and one thread is not stalled by other processes the way two thread
 Run from the repository root: `python benchmarks/overhead.py` (`--quick` for a smoke run).
 """
 from __future__ import annotations
-import argparse, os, contextlib, io, platform, statistics, sys, time
-from pathlib import Path
+import contextlib, io, statistics, time
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout without installing
+from common import alternate, arg_parser, machine, parse_args, plain_adamw, plain_validate, verdict  # first: it puts the repo on sys.path
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from finetune_nb.learner import DataLoaders, Learner, accuracy
-from finetune_nb.params import no_wd_params
 
 GOAL = 1.05
 
@@ -81,22 +79,13 @@ def run_learner(make_model, dls, n_epoch: int, seed: int, progress: bool) -> flo
     return t / n_epoch
 
 
-def plain_opt(model: nn.Module, lr: float = 1e-3) -> torch.optim.AdamW:
-    "AdamW with the library's defaults and param groups: no weight decay for norm and bias params."
-    no_wd = {id(p) for p in no_wd_params(model)}
-    decay = [p for p in model.parameters() if id(p) not in no_wd]
-    rest = [p for p in model.parameters() if id(p) in no_wd]
-    return torch.optim.AdamW([{'params': decay}, {'params': rest, 'weight_decay': 0.}],
-                             lr=lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01)
-
-
 def run_plain(make_model, dls, n_epoch: int, seed: int) -> float:
     "Seconds per epoch of a hand-written loop doing the same work as `Learner.fit`."
     model = make_model(seed)
     loss_func = nn.CrossEntropyLoss()
     torch.manual_seed(seed)
     t0 = time.perf_counter()
-    opt = plain_opt(model)
+    opt = plain_adamw(model)
     history = []
     for epoch in range(n_epoch):
         model.train()
@@ -107,43 +96,23 @@ def run_plain(make_model, dls, n_epoch: int, seed: int) -> float:
             opt.step()
             opt.zero_grad(set_to_none=True)
             tot, n = tot + loss.detach() * len(yb), n + len(yb)
-        model.eval()
-        vloss, vacc, vn = 0., 0., 0
-        with torch.no_grad():
-            for xb, yb in dls.valid:
-                pred = model(xb)
-                vloss = vloss + loss_func(pred, yb) * len(yb)
-                vacc = vacc + (pred.argmax(dim=-1) == yb).float().mean() * len(yb)
-                vn += len(yb)
-        history.append([float(tot / n), float(vloss / vn), float(vacc / vn)])
+        history.append([float(tot / n), *plain_validate(model, dls.valid, loss_func)])
     return (time.perf_counter() - t0) / n_epoch
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open('/proc/cpuinfo'):
-            if line.startswith('model name'): cpu = line.split(':', 1)[1].strip(); break
-    except OSError: pass
-    load = f", load average {os.getloadavg()[0]:.2f} at start" if hasattr(os, 'getloadavg') else ''
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads{load}"
+def measure(make_model, dls, n_epoch, seed, rounds) -> dict:
+    "Seconds per epoch of each variant over `rounds` alternating rounds, after one warm-up round."
+    return alternate({'learner (no_bar)': lambda: run_learner(make_model, dls, n_epoch, seed, progress=False),
+                      'learner (progress, no tty)': lambda: run_learner(make_model, dls, n_epoch, seed, progress=True),
+                      'plain loop': lambda: run_plain(make_model, dls, n_epoch, seed)}, rounds)
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--quick', action='store_true', help='smoke run: little data, 2 rounds')
-    p.add_argument('--rounds', type=int, default=15, help='timed runs of each variant (after one warm-up round)')
+    p = arg_parser(__doc__, 'little data, 2 rounds', rounds=15)
     p.add_argument('--epochs', type=int, default=1, help='epochs per run')
     p.add_argument('--n-train', type=int, default=3072)
     p.add_argument('--n-valid', type=int, default=768)
-    p.add_argument('--bs', type=int, default=64)
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--threads', type=int, default=None,
-                   help="torch.set_num_threads for every variant (default: PyTorch's own). On a busy machine, 1 thread "
-                        "keeps the timings stable: 2 threads sharing a core with another process wait at every op")
-    a = p.parse_args()
-    if a.threads: torch.set_num_threads(a.threads)
-    if a.quick: a.rounds, a.epochs, a.n_train, a.n_valid = 2, 1, 512, 128
+    a = parse_args(p, quick=dict(rounds=2, epochs=1, n_train=512, n_valid=128))
 
     dls = make_dls(a.n_train, a.n_valid, a.bs)
     print(f"overhead: {machine()}")
@@ -162,9 +131,8 @@ def main():
         ratio = statistics.median(times[name]) / plain
         paired = statistics.median(l / q for l, q in zip(times[name], times['plain loop']))
         best = min(times[name]) / min(times['plain loop'])
-        verdict = 'met' if ratio <= GOAL else 'MISSED'
         print(f"ratio {name} / plain: {ratio:.3f}x (median of per-round ratios {paired:.3f}x, "
-              f"ratio of minimums {best:.3f}x); goal <= {GOAL}x: {verdict}")
+              f"ratio of minimums {best:.3f}x); {verdict(ratio, GOAL)}")
 
     # the same comparison on a model that costs almost nothing: the difference is the loop's own cost per batch
     # (one thread: these ops are too small to run in parallel anyway, and a single thread is not stalled by background load)
@@ -182,18 +150,6 @@ def main():
         print(f"{name:<28}{1e3 * t / n_batches:>16.3f}{1e6 * extra:>26.1f}{extra / cnn_batch:>21.2%}")
     print(f"(a plain-loop batch of the small CNN takes {1e3 * cnn_batch:.2f} ms, training and validation batches averaged)")
 
-
-def measure(make_model, dls, n_epoch, seed, rounds) -> dict:
-    "Seconds per epoch of each variant over `rounds` alternating rounds, after one warm-up round."
-    variants = {'learner (no_bar)': lambda: run_learner(make_model, dls, n_epoch, seed, progress=False),
-                'learner (progress, no tty)': lambda: run_learner(make_model, dls, n_epoch, seed, progress=True),
-                'plain loop': lambda: run_plain(make_model, dls, n_epoch, seed)}
-    names = list(variants)
-    for name in names: variants[name]()                     # warm-up round, not timed
-    times = {name: [] for name in names}
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]: times[name].append(variants[name]())
-    return times
 
 if __name__ == '__main__':
     main()

@@ -250,7 +250,7 @@ def digits_stats(size: int = 32) -> tuple[list[float], list[float]]:
     x = x[y < 5]
     return [round(x.mean().item(), 4)] * 3, [round(x.std().item(), 4)] * 3
 
-# %% ../nbs/07_data.ipynb #84ee4069
+# %% ../nbs/07_data.ipynb #3bb5dad7
 class TensorImageDataset(Dataset):
     "Images `x` (N, C, H, W) with labels `y`; training copies can be shifted by up to `max_shift` pixels at random."
     def __init__(self, x: torch.Tensor, y: torch.Tensor, max_shift: int = 0):
@@ -264,6 +264,10 @@ class TensorImageDataset(Dataset):
             i0, j0 = torch.randint(0, 2 * s + 1, (2,)).tolist()
             x = F.pad(x[None], (s, s, s, s), mode='replicate')[0, :, i0:i0 + h, j0:j0 + w]
         return x, self.y[i]
+    @property
+    def deterministic(self) -> bool:
+        "True when every read of an item gives the same result, i.e. there is no random shift (`max_shift == 0`)."
+        return self.max_shift == 0
 
 # %% ../nbs/07_data.ipynb #d7b14b82
 def _digits_task(task, size, mean, std):
