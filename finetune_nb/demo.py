@@ -80,7 +80,7 @@ def body_file(recipe: dict | None = None) -> Path:
     "The cache file of the body pretrained with `recipe`."
     return cache_dir() / f"digits_resnet18-{recipe_key(recipe)}.pth"
 
-# %% ../nbs/08_demo.ipynb #f155bf3a
+# %% ../nbs/08_demo.ipynb #834251fa
 def _source_dls(r: dict) -> DataLoaders:
     "The source-task loaders of recipe `r` (the first `n_train` training images when it is set)."
     dls = digits_source_dls(bs=r['bs'], valid_pct=r['valid_pct'], seed=r['split_seed'], size=r['size'], max_shift=r['max_shift'])
@@ -98,7 +98,9 @@ def pretrain_digits_body(recipe: dict | None = None, verbose: bool = False) -> t
         set_seed(r['seed'])
         dls = _source_dls(r)
         body = body_before_pool(digits_resnet18())
-        learn = Learner(dls, nn.Sequential(body, create_head(num_features(body, r['size']), dls.c)), splitter=digits_split, metrics=accuracy)
+        # distributed=False: under torchrun the process holding the cache lock pretrains alone (the others wait for the file)
+        learn = Learner(dls, nn.Sequential(body, create_head(num_features(body, r['size']), dls.c)), splitter=digits_split, metrics=accuracy,
+                        distributed=False)
         t0 = time.perf_counter()
         if verbose: learn.fit_one_cycle(r['epochs'], r['lr'])
         else:
