@@ -50,6 +50,7 @@ class ParamScheduler(Callback):
     order = 10
     def __init__(self, scheds: dict): self.scheds = scheds
     def before_batch(self):
+        "Set each scheduled hyper-parameter to its value at `pos = train_iter / n_train_steps`."
         if not self.learn.training: return
         pos = self.learn.train_iter / self.learn.n_train_steps
         for name, s in self.scheds.items():
@@ -170,6 +171,7 @@ class CheckpointCallback(Callback):
     order = 90                                   # last: after the Recorder has logged the epoch
     def __init__(self, path, key: str, phase: int): self.path, self.key, self.phase = Path(path), key, phase
     def after_epoch(self):
+        "Save the state reached at the end of this epoch."
         state = self.learn._train_state(self.key, self.phase, self.learn.epoch + 1)
         if self.learn.is_main: _atomic_save(state, self.path)          # under torchrun only rank 0 writes
         self.learn._barrier()

@@ -86,13 +86,21 @@ class Recorder(Callback):
         return torch.stack(self._losses).tolist() if self._losses else []
 
     def before_fit(self):
+        "Note where this fit starts and name the per-epoch values (losses, then metrics)."
         self.fit_starts.append(len(self.lrs))
         self.metric_names = ['train_loss'] + (['valid_loss'] + [_name(m) for m in self.learn.metrics] if self.learn.dls.valid is not None else [])
-    def before_epoch(self): self.log_train, self.log_valid, self._tot, self._n, self._vtot, self._vn = None, [], 0., 0, [], 0
-    def before_train(self): self._tot, self._n = 0., 0
-    def before_validate(self): self._vtot, self._vn = [0.] * (1 + len(self.learn.metrics)), 0
+    def before_epoch(self):
+        "Reset the epoch's running sums."
+        self.log_train, self.log_valid, self._tot, self._n, self._vtot, self._vn = None, [], 0., 0, [], 0
+    def before_train(self):
+        "Reset the training loss sum."
+        self._tot, self._n = 0., 0
+    def before_validate(self):
+        "Reset the validation loss and metric sums."
+        self._vtot, self._vn = [0.] * (1 + len(self.learn.metrics)), 0
 
     def after_batch(self):
+        "Training: record every group's lr and momentum and the loss. Validation: add up loss and metrics."
         learn, bs = self.learn, _bs(self.learn.yb)
         loss = learn.loss.detach()
         if learn.training:
@@ -102,18 +110,20 @@ class Recorder(Callback):
             vals = [loss] + [torch.as_tensor(m(learn.pred, learn.yb)).detach() for m in learn.metrics]
             self._vtot = [t + v * bs for t, v in zip(self._vtot, vals)]; self._vn += bs
 
-    # a stage cancelled in its `before_` event (by a callback of lower order) has no batches to summarize
     # sums (and counts) are added up over all processes when training is distributed, so every rank logs the same values;
     # a stage cancelled in its `before_` event (by a callback of lower order) has no batches to summarize
     def after_train(self):
+        "The epoch's mean training loss (None when no batch ran)."
         tot, n = self.learn._sum_across(torch.tensor([float(self._tot), float(self._n)], dtype=torch.float64, device=self.learn.device)).tolist()
         self.log_train = tot / n if n else None
     def after_validate(self):
+        "The epoch's mean validation loss and metrics (empty when no batch ran)."
         t = self.learn._sum_across(torch.tensor([float(v) for v in self._vtot] + [float(self._vn)], dtype=torch.float64, device=self.learn.device))
         *tots, n = t.tolist()
         self.log_valid = [v / n for v in tots] if n else []
         self._vn = 0
     def after_epoch(self):
+        "Note where the epoch ends and log its values: `[train_loss, valid_loss, *metrics]`."
         self.epoch_ends.append(len(self.lrs))
         if self.log_train is not None: self.values.append([self.log_train] + self.log_valid)
 
@@ -129,51 +139,69 @@ def in_notebook() -> bool:
     shell = sys.modules['IPython'].get_ipython() if 'IPython' in sys.modules else None
     return type(shell).__name__ == 'ZMQInteractiveShell'      # Jupyter's kernel shell; not IPython in a terminal or nbdev
 
+def _text_row(vals) -> str: return '  '.join(f"{v:>10}" for v in vals)
+
 class ProgressCallback(Callback):
     "Epoch and batch progress bars with the running loss, and a per-epoch results table."
     order = 60
     def __init__(self, refresh: float = 0.5): self.refresh, self._bars, self.batch_bar = refresh, False, None   # validate() may run outside fit
 
     def before_fit(self):
+        "Open the epoch bar and the results table (its header, outside a notebook)."
         self._names = ['epoch'] + self.learn.recorder.metric_names + ['time']
         self._bars = in_notebook() or sys.stderr.isatty()
         self._rows, self._table = [], None
         self.epoch_bar = tqdm(total=self.learn.n_epoch, desc='epoch', disable=not self._bars, leave=False)
-        if not in_notebook(): print('  '.join(f"{n:>10}" for n in self._names))
+        if not in_notebook(): print(_text_row(self._names))
 
-    def before_epoch(self): self._t0 = time.perf_counter()
-    def before_train(self): self._start_bar('train')
-    def before_validate(self): self._start_bar('valid')
+    def before_epoch(self):
+        "Start the epoch's clock."
+        self._t0 = time.perf_counter()
+    def before_train(self):
+        "Open the bar of the training batches."
+        self._start_bar('train')
+    def before_validate(self):
+        "Open the bar of the validation batches."
+        self._start_bar('valid')
     def _start_bar(self, desc):
         self.batch_bar = tqdm(total=len(self.learn.dl), desc=desc, disable=not self._bars, leave=False)
         self._last = time.perf_counter()
 
     def after_batch(self):
+        "Advance the batch bar, showing the running loss at most every `refresh` seconds."
         self.batch_bar.update(1)
         now = time.perf_counter()
         if self._bars and self.learn.training and now - self._last > self.refresh:
             self.batch_bar.set_postfix(loss=f"{self.learn.loss.item():.4f}", refresh=False)   # at most one device sync per `refresh` s
             self._last = now
-    def after_train(self): self.batch_bar.close()
-    def after_validate(self): self.batch_bar.close()
+    def after_train(self):
+        "Close the training bar."
+        self.batch_bar.close()
+    def after_validate(self):
+        "Close the validation bar."
+        self.batch_bar.close()
 
     def after_epoch(self):
+        "Add the epoch's row (values and time) to the results table."
         t = time.perf_counter() - self._t0
         row = [str(self.learn.epoch)] + [f"{v:.6f}" for v in self.learn.recorder.values[-1]] + [f"{int(t // 60):02d}:{int(t % 60):02d}"]
         self._rows.append(row)
         self.epoch_bar.update(1)
         if in_notebook(): self._show_html()
-        else: print('  '.join(f"{v:>10}" for v in row))
+        else: print(_text_row(row))
 
     def _show_html(self):
-        from IPython.display import display, HTML
+        "Show the table so far as HTML, with the text table as its plain-text version; later calls update it in place."
+        from IPython.display import display
         head = ''.join(f"<th>{n}</th>" for n in self._names)
         body = ''.join('<tr>' + ''.join(f"<td>{v}</td>" for v in r) + '</tr>' for r in self._rows)
-        html = HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-        if self._table is None: self._table = display(html, display_id=True)
-        else: self._table.update(html)
+        data = {'text/html': f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>",
+                'text/plain': '\n'.join(_text_row(r) for r in [self._names] + self._rows)}
+        if self._table is None: self._table = display(data, raw=True, display_id=True)
+        else: self._table.update(data, raw=True)
 
     def cleanup_fit(self):
+        "Close the bars, however the fit ended."
         self.epoch_bar.close()
         if getattr(self, 'batch_bar', None) is not None: self.batch_bar.close()
 

@@ -57,11 +57,15 @@ class LRFinder(Callback):
     order = 10
     def __init__(self, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True, beta=0.98):
         self.start_lr, self.end_lr, self.num_it, self.stop_div, self.beta = start_lr, end_lr, num_it, stop_div, beta
-    def before_fit(self): self.lrs, self.losses, self._avg, self.best = [], [], 0., float('inf')
+    def before_fit(self):
+        "Start an empty sweep."
+        self.lrs, self.losses, self._avg, self.best = [], [], 0., float('inf')
     def before_batch(self):
+        "Set the lr of this step of the sweep (the same for every group)."
         if not self.learn.training: return
         self.learn.set_hyper('lr', self.start_lr * (self.end_lr / self.start_lr) ** (self.learn.train_iter / self.num_it))
     def after_batch(self):
+        "Record lr and smoothed loss; stop when the loss diverges or after `num_it` steps."
         if not self.learn.training: return
         loss = float(self.learn.loss.detach())                # one sync per step is fine for a 100-step sweep
         self._avg = self.beta * self._avg + (1 - self.beta) * loss
@@ -70,7 +74,9 @@ class LRFinder(Callback):
         self.best = min(self.best, sm)
         if not math.isfinite(sm) or (self.stop_div and sm > 4 * self.best): raise CancelFitException()
         if self.learn.train_iter + 1 >= self.num_it: raise CancelFitException()
-    def before_validate(self): raise CancelValidException()
+    def before_validate(self):
+        "Skip validation: the sweep only trains."
+        raise CancelValidException()
 
 # %% ../nbs/05_lr_find.ipynb #b9c7ca24
 SuggestedLRs = namedtuple('SuggestedLRs', ['valley'])

@@ -7,17 +7,19 @@ extra installs: nbdev's notebook processors prepare the notebook the way `nbdev_
 stripped, the `# title` / `> summary` cell turned into frontmatter), then nbconvert's
 `MarkdownExporter` writes GitHub-flavoured markdown.
 
-The notebook is not executed: outputs already stored in it are kept when they are text
-(`text/markdown`, then `text/plain`, and stdout); plots and widgets (with their text repr),
-HTML, stderr and errors are dropped, so the result depends only on the notebook's content.
+The notebook is not executed: the outputs stored in it (see `tools/store_outputs.py`) are used.
+Text is kept (`text/markdown`, then `text/plain`, and stdout); images (plots) are written as
+files to `nbs/readme_files/` and linked from the README, since GitHub does not show images
+embedded in markdown; widgets, HTML without a text version, stderr and errors are dropped. So
+README.md and its images depend only on the notebook's content.
 
 Usage (from any directory):
 
-    python tools/make_readme.py           # write README.md
-    python tools/make_readme.py --check   # exit 1 if README.md is not what the notebook gives
+    python tools/make_readme.py           # write README.md and nbs/readme_files/
+    python tools/make_readme.py --check   # exit 1 if they are not what the notebook gives
 """
 from __future__ import annotations
-import argparse, difflib, os, re, sys
+import argparse, difflib, os, re, shutil, sys
 from pathlib import Path
 
 import nbformat
@@ -37,23 +39,24 @@ PROCS = [FrontmatterProc, populate_language, insert_warning, strip_ansi, hide_li
          rm_header_dash, rm_export, clean_magics, hide_, strip_hidden_metadata]
 
 KEEP_MIMES = ('text/markdown', 'text/plain')  # in order of preference
-DROP_MIMES = ('application/vnd.jupyter.widget-view+json',)  # a widget's text/plain is a volatile repr;
-                                                            # images are dropped too (with their repr)
+IMAGE_MIMES = ('image/png', 'image/jpeg', 'image/svg+xml')  # in order of preference; their text repr is dropped
+DROP_MIMES = ('application/vnd.jupyter.widget-view+json',)  # a widget's text/plain is a volatile repr
+IMAGES_DIR = 'readme_files'  # in nbs/, written by this script only
 
 
 def _clean_output(o) -> dict | None:
-    "A deterministic, text-only version of output `o`, or None to drop it."
+    "A deterministic version of output `o` (text, or one image), or None to drop it."
     kind = o.get('output_type')
     if kind == 'stream':
         text = ''.join(o.get('text', ''))
         return {'output_type': 'stream', 'name': 'stdout', 'text': text} if o.get('name') == 'stdout' and text else None
     if kind in ('execute_result', 'display_data'):
         data = o.get('data', {})
-        if any(m in DROP_MIMES or m.startswith('image/') for m in data): return None  # plots, widgets
-        for m in KEEP_MIMES:
+        if any(m in DROP_MIMES for m in data): return None  # widgets
+        for m in IMAGE_MIMES + KEEP_MIMES:
             if m in data:
                 return {'output_type': 'display_data', 'metadata': {}, 'data': {m: ''.join(data[m])}}
-    return None  # errors, images/HTML-only outputs, anything unknown
+    return None  # errors, HTML-only outputs, anything unknown
 
 
 def _frontmatter_md(fm: dict) -> str:
@@ -63,8 +66,8 @@ def _frontmatter_md(fm: dict) -> str:
     return res
 
 
-def render(nb_path: Path) -> str:
-    "README markdown for the notebook at `nb_path`."
+def render(nb_path: Path, images_dir: str) -> tuple[str, dict[str, bytes]]:
+    "README markdown for the notebook at `nb_path`, and its images (`{path: content}`, paths in `images_dir`)."
     proc = NBProcessor(nb_path, procs=PROCS)
     proc.process()
     nb = proc.nb
@@ -82,10 +85,18 @@ def render(nb_path: Path) -> str:
         else: cell = nbformat.v4.new_raw_cell(src, metadata=c.get('metadata', {}))
         cell.id = f'cell-{i}'  # stable ids: nothing volatile reaches the exporter
         out.cells.append(cell)
-    body, _ = MarkdownExporter().from_notebook_node(out)
+    # images become files `{images_dir}/{notebook}_{cell}_{output}.png`, linked as `![png](...)`
+    body, res = MarkdownExporter().from_notebook_node(out, resources={'output_files_dir': images_dir,
+                                                                      'unique_key': nb_path.stem})
     text = _frontmatter_md(fm) + '\n' + body
+    text = re.sub(r'\n[ \t]+(?=\n)', '\n', text)                # whitespace-only lines (around images) made empty
     text = re.sub(r'\n{3,}', '\n\n', text).strip() + '\n'  # nbconvert's spacing varies by cell kind
-    return text
+    return text, dict(sorted(res.get('outputs', {}).items()))
+
+
+def _stored_images(d: Path, root: Path) -> dict[str, bytes]:
+    "The files in folder `d`, as `{path relative to root: content}`."
+    return {f.relative_to(root).as_posix(): f.read_bytes() for f in sorted(d.iterdir()) if f.is_file()} if d.is_dir() else {}
 
 
 def main(argv=None) -> int:
@@ -97,20 +108,29 @@ def main(argv=None) -> int:
     cfg = get_config()
     nb_path = cfg.nbs_path/cfg.get('readme_nb', 'index.ipynb')
     readme = cfg.config_path/'README.md'
-    new = render(nb_path)
+    img_dir = cfg.nbs_path/IMAGES_DIR
+    new, images = render(nb_path, img_dir.relative_to(cfg.config_path).as_posix())
     rel_nb, rel_readme = nb_path.relative_to(cfg.config_path), readme.relative_to(cfg.config_path)
     if args.check:
         old = readme.read_text(encoding='utf-8') if readme.exists() else ''
-        if old == new:
-            print(f"{rel_readme} is up to date with {rel_nb}")
+        old_images = _stored_images(img_dir, cfg.config_path)
+        if old == new and old_images == images:
+            print(f"{rel_readme} and its {len(images)} images are up to date with {rel_nb}")
             return 0
         sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
                                                    f'{rel_readme} (committed)', f'{rel_readme} (from {rel_nb})'))
+        for f in sorted(set(old_images) | set(images)):
+            if old_images.get(f) != images.get(f):
+                print(f"{f}: {'missing' if f not in old_images else 'not in the README' if f not in images else 'differs'}")
         print(f"\nERROR: {rel_readme} is stale: it does not match {rel_nb}. "
               f"Run `python tools/make_readme.py` and commit the result.", file=sys.stderr)
         return 1
     with open(readme, 'w', encoding='utf-8', newline='\n') as f: f.write(new)
-    print(f"wrote {rel_readme} from {rel_nb}")
+    if img_dir.exists(): shutil.rmtree(img_dir)  # no stale images
+    for f, content in images.items():
+        (cfg.config_path/f).parent.mkdir(parents=True, exist_ok=True)
+        (cfg.config_path/f).write_bytes(content)
+    print(f"wrote {rel_readme} and {len(images)} images in {img_dir.relative_to(cfg.config_path)} from {rel_nb}")
     return 0
 
 
