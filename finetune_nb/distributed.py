@@ -38,17 +38,21 @@ def shard_dls(dls: DataLoaders, rank: int, world_size: int, seed: int = 0) -> Da
     valid = None if dls.valid is None else remake(dls.valid, list(range(rank, len(dls.valid.dataset), world_size)))
     return DataLoaders(train, valid, dls.vocab, dls.info)
 
-# %% ../nbs/10_distributed.ipynb #a6e8f1fb
+# %% ../nbs/10_distributed.ipynb #97299c62
 class DistributedCallback(Callback):
     "Wraps the model in a fresh DDP at the start of every fit and reshuffles the training shard every epoch."
     order = -10
     def before_fit(self):
+        "Wrap the model in a new DDP, which registers gradient hooks for exactly the parameters that train now."
         d = self.learn.device
         self.learn.train_model = DDP(self.learn.model, device_ids=[d.index] if d.type == 'cuda' else None)
     def before_train(self):
+        "Give the `DistributedSampler` the epoch number, so every epoch shuffles differently (and alike on every rank)."
         s = getattr(self.learn.dls.train, 'sampler', None)
         if hasattr(s, 'set_epoch'): s.set_epoch(len(self.learn.recorder.epoch_ends))    # epochs so far, over every fit
-    def cleanup_fit(self): self.learn.train_model = None
+    def cleanup_fit(self):
+        "Drop the DDP wrapper, however the fit ended: the next fit (maybe after a freeze change) builds its own."
+        self.learn.train_model = None
 
 def setup_distributed(learn: Learner, backend: str | None = None):
     "Make `learn` train with DDP in torchrun's process group (called by `Learner` under torchrun)."

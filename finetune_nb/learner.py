@@ -233,9 +233,23 @@ def set_seed(seed: int, reproducible: bool = False):
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
     if reproducible: torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
 
-# %% ../nbs/03_learner.ipynb #0ad95405
+# %% ../nbs/03_learner.ipynb #5dabfb2f
 from .lr import lr_range, _check_pos
 from .schedule import check_moms, _check_real
+
+def _check_device(device) -> torch.device:
+    "The `torch.device` to train on: `device`, checked to exist here; None: the GPU when CUDA is available, else the CPU."
+    if device is None: return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError): raise ValueError(f"device: expected a torch device such as 'cpu', 'cuda' or 'cuda:1', got {device!r}") from None
+    if d.type == 'cuda':
+        if not torch.cuda.is_available(): raise ValueError(f"device: {device!r} asks for a GPU, but CUDA is not available here; use 'cpu'")
+        if d.index is not None and d.index >= torch.cuda.device_count(): raise ValueError(f"device: {device!r} does not exist (this machine has {torch.cuda.device_count()} GPUs)")
+    return d
+
+def _check_bool(v, name):
+    if not isinstance(v, bool): raise TypeError(f"{name}: expected True or False, got {v!r}")
+    return v
 
 def _check_epochs(n, name):
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)): raise TypeError(f"{name}: expected a positive int, got {type(n).__name__} {n!r}")
@@ -253,7 +267,7 @@ def _check_cbs(cbs, name='cbs'):
         res.append(cb)
     return res
 
-# %% ../nbs/03_learner.ipynb #f82f6f2c
+# %% ../nbs/03_learner.ipynb #06e043d8
 _default_moms = (0.95, 0.85, 0.95)
 
 class Learner:
@@ -270,17 +284,17 @@ class Learner:
         for m in metrics:
             if not callable(m): raise TypeError(f"metrics: expected callables (preds, targets) -> number, got {type(m).__name__}")
         if wd is not None: wd = _check_real(wd, 'wd', 0.)
-        if not isinstance(train_bn, bool): raise TypeError(f"train_bn: expected a bool, got {type(train_bn).__name__}")
+        _check_bool(train_bn, 'train_bn')
         if not isinstance(path, (str, Path)): raise TypeError(f"path: expected a str or Path, got {type(path).__name__}")
         if not isinstance(model_dir, (str, Path)): raise TypeError(f"model_dir: expected a str or Path, got {type(model_dir).__name__}")
         if mixed_precision not in (None, 'bf16', 'fp16'): raise ValueError(f"mixed_precision: expected None, 'bf16' or 'fp16', got {mixed_precision!r}")
-        if not isinstance(channels_last, bool): raise TypeError(f"channels_last: expected a bool, got {type(channels_last).__name__}")
+        _check_bool(channels_last, 'channels_last')
         if distributed not in (None, True, False, 'gloo', 'nccl'): raise ValueError(f"distributed: expected None (auto), True, False, 'gloo' or 'nccl', got {distributed!r}")
         moms, cbs = check_moms(moms), _check_cbs(cbs)
         splitter = splitter or default_splitter
         groups = check_groups(model, splitter(model))
         lr_range(lr, len(groups), name='lr')                   # validates the lr spec for this many groups
-        device = torch.device(device) if device is not None else torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+        device = _check_device(device)
         store_attr('dls,model,opt_func,lr,splitter,metrics,wd,moms,train_bn,device,mixed_precision,channels_last')
         self.loss_func = loss_func if loss_func is not None else nn.CrossEntropyLoss()
         self.path, self.model_dir = Path(path), Path(model_dir)
@@ -486,12 +500,20 @@ def fit(self: Learner, n_epoch: int, lr=None, wd=None, cbs=None, reset_opt: bool
         self('cleanup_fit')
         self.remove_cbs(cbs)
 
-# %% ../nbs/03_learner.ipynb #859c35ef
+# %% ../nbs/03_learner.ipynb #98cb7af0
+@patch
+def _check_dl(self: Learner, dl):
+    "`dl`, or the validation loader when it is None; refused unless it is a loader of batches with a length."
+    dl = self.dls.valid if dl is None else dl
+    if dl is None: raise ValueError("dl: there is no validation DataLoader; pass one")
+    if not (hasattr(dl, '__iter__') and hasattr(dl, '__len__')) or isinstance(dl, (str, torch.Tensor)):
+        raise TypeError(f"dl: expected a DataLoader (an iterable of batches with a length), got {type(dl).__name__}")
+    return dl
+
 @patch
 def validate(self: Learner, dl=None) -> list[float]:
     "Loss and metrics on `dl` (default: the validation loader), as `[valid_loss, *metrics]`."
-    dl = self.dls.valid if dl is None else dl
-    if dl is None: raise ValueError("dl: there is no validation DataLoader; pass one")
+    dl = self._check_dl(dl)
     was_training = self.model.training
     try: self._validate(dl)
     finally: self.model.train(was_training)
@@ -503,8 +525,8 @@ def _default_act(loss_func):
 @patch
 def get_preds(self: Learner, dl=None, act=None):
     "Predictions (after `act`, default softmax for cross-entropy) and targets for all of `dl` (default: validation)."
-    dl = self.dls.valid if dl is None else dl
-    if dl is None: raise ValueError("dl: there is no validation DataLoader; pass one")
+    dl = self._check_dl(dl)
+    if act is not None and not callable(act): raise TypeError(f"act: expected a callable applied to the predictions, got {type(act).__name__}")
     act = act or _default_act(self.loss_func)
     was_training, preds, targs = self.model.training, [], []
     self.model.eval()
@@ -530,7 +552,7 @@ def predict(self: Learner, item: torch.Tensor):
     idx = int(probs.argmax())
     return (self.dls.vocab[idx] if self.dls.vocab else idx), idx, probs
 
-# %% ../nbs/03_learner.ipynb #f3cb8855
+# %% ../nbs/03_learner.ipynb #6cd8088d
 import os
 
 def _atomic_save(obj, path: Path):
@@ -548,7 +570,7 @@ def _model_file(self: Learner, name) -> Path: return self.path / self.model_dir 
 @patch
 def save(self: Learner, name, with_opt: bool = True) -> Path:
     "Save model (and optimizer) state to `path/model_dir/name.pth`; return the file."
-    file = self._model_file(name)
+    file, _ = self._model_file(name), _check_bool(with_opt, 'with_opt')
     state = {'model': self.model.state_dict()}
     if with_opt and self.opt is not None: state['opt'] = self.opt.state_dict()
     if self.is_main: _atomic_save(state, file)
@@ -572,14 +594,18 @@ def check_state_dict(model: nn.Module, sd: dict, arg='file'):
 
 @patch
 def load(self: Learner, name, with_opt: bool = True):
-    "Load model (and optimizer) state saved by `save(name)`."
-    state = load_state(self._model_file(name))
-    if 'model' not in state: raise ValueError(f"name: {self._model_file(name)} holds no 'model' state")
+    "Load model (and optimizer) state saved by `save(name)`; a file that does not fit changes nothing."
+    _check_bool(with_opt, 'with_opt')
+    file = self._model_file(name)
+    if not file.is_file(): raise FileNotFoundError(f"name: no checkpoint {str(name)!r} at {file}")
+    state = load_state(file)
+    if not isinstance(state, dict) or 'model' not in state: raise ValueError(f"name: {file} holds no 'model' state")
     check_state_dict(self.model, state['model'], 'name')
-    self.model.load_state_dict(state['model'])
-    if with_opt and 'opt' in state:
+    if with_opt and 'opt' in state:                   # the optimizer first: it is the part that can still refuse the file
         if self.opt is None: self.create_opt()
-        self.opt.load_state_dict(state['opt'])
+        try: self.opt.load_state_dict(state['opt'])
+        except (ValueError, KeyError, TypeError) as e: raise ValueError(f"name: {file} holds optimizer state that does not fit ({e})") from None
+    self.model.load_state_dict(state['model'])
     return self
 
 @patch

@@ -437,9 +437,9 @@ def vision_learner(dls: DataLoaders, arch, n_out: int | None = None, pretrained:
     learn.meta.update(vision_meta(arch, n_out, weights_name(w), cut, concat_pool, lin_ftrs, ps))
     return learn
 
-# %% ../nbs/06_vision.ipynb #46c907e9
+# %% ../nbs/06_vision.ipynb #c0a15994
 from fastcore.basics import patch
-from .learner import load_state, check_state_dict
+from .learner import load_state, check_state_dict, _check_device
 from .data import load_image, valid_tfms
 from PIL import Image
 
@@ -452,8 +452,7 @@ def load_learner(fname,              # file written by `Learner.export` (of a `v
                 ) -> Learner:
     "A `Learner` ready for inference from the file `Learner.export` wrote: model rebuilt from `meta` (no pretrained weights loaded), exported weights, eval mode, `vocab` and `info`."
     if not isinstance(fname, (str, os.PathLike)): raise TypeError(f"fname: expected a file path, got {type(fname).__name__}")
-    try: device = torch.device(device)
-    except (RuntimeError, TypeError) as e: raise ValueError(f"device: expected a torch device such as 'cpu' or 'cuda', got {device!r}") from None
+    device = _check_device(device)
     file = Path(fname)
     if not file.is_file(): raise FileNotFoundError(f"fname: no exported learner at {file}")
     try: state = load_state(file)
