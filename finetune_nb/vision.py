@@ -196,7 +196,7 @@ def num_features(body: nn.Module, size: int | None = None) -> int:
     if len(shape) != 4: raise ValueError(f"body: expected an output of shape (batch, channels, height, width), got {tuple(shape)}")
     return shape[1]
 
-# %% ../nbs/06_vision.ipynb #c2892615
+# %% ../nbs/06_vision.ipynb #73fd8845
 class ImageNetToUnitNorm(nn.Module):
     "Turn ImageNet-normalized images into images normalized with mean 0.5 and std 0.5 (torchvision's `transform_input`)."
     def __init__(self):
@@ -204,7 +204,9 @@ class ImageNetToUnitNorm(nn.Module):
         mean, std = (torch.tensor(o).view(1, 3, 1, 1) for o in _imagenet_stats)
         self.register_buffer('scale', std / 0.5, persistent=False)
         self.register_buffer('shift', (mean - 0.5) / 0.5, persistent=False)
-    def forward(self, x): return x * self.scale + self.shift
+    def forward(self, x):
+        "`x` renormalized: `x * scale + shift`."
+        return x * self.scale + self.shift
 
 def _is_adaptive_pool(m):
     return isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
@@ -280,14 +282,16 @@ def create_body(arch, pretrained: bool = True, weights=None, cut=None) -> nn.Mod
     name, _ = resolve_arch(arch)
     return cut_model(build_model(arch, pretrained, weights), cut, name)
 
-# %% ../nbs/06_vision.ipynb #a60e3dd7
+# %% ../nbs/06_vision.ipynb #aff7c618
 class AdaptiveConcatPool2d(nn.Module):
     "Adaptive max pooling and adaptive average pooling to `size`, concatenated along the channels (max first)."
     def __init__(self, size=1):
         super().__init__()
         self.size = size
         self.mp, self.ap = nn.AdaptiveMaxPool2d(size), nn.AdaptiveAvgPool2d(size)
-    def forward(self, x): return torch.cat([self.mp(x), self.ap(x)], 1)
+    def forward(self, x):
+        "Max-pooled then average-pooled features of `x`, concatenated: twice the channels."
+        return torch.cat([self.mp(x), self.ap(x)], 1)
 
 def _pos_int(name, v):
     if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{name}: expected a positive int, got {v!r}")
