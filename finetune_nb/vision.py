@@ -23,26 +23,28 @@ __all__ = ['arch_families', 'classification_models', 'resolve_arch', 'get_weight
            'body_stages', 'stride_split', 'vgg_split', 'vit_split', 'swin_split', 'splitter_for', 'register_arch',
            'create_vision_model', 'vision_meta', 'model_from_meta', 'vision_learner', 'load_learner']
 
-# %% ../nbs/06_vision.ipynb #1e6a855b
+# %% ../nbs/06_vision.ipynb #ec07ef00
 def classification_models() -> list[str]:
     "Names of torchvision's image-classification models (the `arch` names this module accepts)."
     return list_models(module=torchvision.models)
 
 _custom_archs = {}   # name -> (builder, splitter) of the builders made known with `register_arch` (below)
 
-def _registered(name):
-    "The registered `(builder, splitter)` of `name`; a name inside finetune_nb imports its own module first (which registers it)."
-    if name not in _custom_archs and name.startswith('finetune_nb.'):
-        mod = name.rsplit('.', 1)[0]
+def _registered(arch):
+    "The `(name, builder, splitter)` that `register_arch` recorded for `arch` (a name or a builder), else None."
+    if not isinstance(arch, str): return next(((n, b, s) for n, (b, s) in _custom_archs.items() if b is arch), None)
+    if arch not in _custom_archs and arch.startswith('finetune_nb.'):   # a name inside finetune_nb: its module registers it
+        mod = arch.rsplit('.', 1)[0]
         try: found = importlib.util.find_spec(mod) is not None
         except ImportError: found = False
         if found: importlib.import_module(mod)          # only the package's own modules, never another name
-    return _custom_archs.get(name)
+    return (arch, *_custom_archs[arch]) if arch in _custom_archs else None
 
 def resolve_arch(arch) -> tuple[str, callable]:
     "The `(name, builder)` of `arch`, a torchvision model name (`'resnet18'`), a name given to `register_arch`, or a model builder (`torchvision.models.resnet18`)."
+    reg = _registered(arch)
+    if reg: return reg[:2]
     if isinstance(arch, str):
-        if _registered(arch): return arch, _custom_archs[arch][0]
         name, known = arch.lower(), classification_models()
         if name in known: return name, get_model_builder(name)
         if name in list_models():
@@ -57,8 +59,6 @@ def resolve_arch(arch) -> tuple[str, callable]:
                         f"pass its builder, e.g. torchvision.models.resnet18, or its name")
     if not callable(arch):
         raise TypeError(f"arch: expected a torchvision model name (str) or a model builder, got {type(arch).__name__}")
-    named = [n for n, (b, _) in _custom_archs.items() if b is arch]
-    if named: return named[0], arch
     fn_name = getattr(arch, '__name__', None)
     if fn_name in classification_models() and get_model_builder(fn_name) is arch: return fn_name, arch
     qual = getattr(arch, '__qualname__', None)
@@ -358,13 +358,13 @@ def swin_split(model: nn.Module) -> list[list[nn.Parameter]]:
     body, head = model[0], model[1]
     return [params(body[0][:4]), params(body[0][4:]) + params(body[1:]), params(head)]
 
-# %% ../nbs/06_vision.ipynb #be290937
+# %% ../nbs/06_vision.ipynb #6a4c0e79
 for _f, _d in arch_families.items(): _d['splitter'] = {'vit': vit_split, 'swin': swin_split, 'vgg': vgg_split}.get(_f, stride_split)
 
 def splitter_for(arch):
     "The splitter given to `register_arch` for `arch`, else the one of `arch`'s family in `arch_families`; `auto_splitter(3)` for an architecture no family claims."
-    reg = [s for n, (b, s) in _custom_archs.items() if arch in (n, b)]
-    if reg and reg[0] is not None: return reg[0]
+    reg = _registered(arch)
+    if reg and reg[2] is not None: return reg[2]
     fam = family_of(arch)
     return arch_families[fam]['splitter'] if fam else auto_splitter(3)
 
