@@ -552,7 +552,7 @@ def predict(self: Learner, item: torch.Tensor):
     idx = int(probs.argmax())
     return (self.dls.vocab[idx] if self.dls.vocab else idx), idx, probs
 
-# %% ../nbs/03_learner.ipynb #6cd8088d
+# %% ../nbs/03_learner.ipynb #65740963
 import os
 
 def _atomic_save(obj, path: Path):
@@ -577,12 +577,12 @@ def save(self: Learner, name, with_opt: bool = True) -> Path:
     self._barrier()
     return file
 
-def load_state(file) -> dict:
-    "Load a checkpoint dict with `weights_only=True` (never runs pickled code)."
+def load_state(file, arg: str = 'file') -> dict:
+    "Load a checkpoint dict with `weights_only=True` (never runs pickled code); errors name the argument `arg`."
     file = Path(file)
-    if not file.is_file(): raise FileNotFoundError(f"file: no checkpoint at {file}")
+    if not file.is_file(): raise FileNotFoundError(f"{arg}: no checkpoint at {file}")
     try: return torch.load(file, map_location='cpu', weights_only=True)
-    except Exception as e: raise ValueError(f"file: {file} is not a safe checkpoint (refused by weights_only loading): {e}") from None
+    except Exception as e: raise ValueError(f"{arg}: {file} is not a safe checkpoint (refused by weights_only loading): {e}") from None
 
 def check_state_dict(model: nn.Module, sd: dict, arg='file'):
     "Raise if the state dict `sd` does not fit `model` exactly (same keys, same shapes)."
@@ -597,8 +597,7 @@ def load(self: Learner, name, with_opt: bool = True):
     "Load model (and optimizer) state saved by `save(name)`; a file that does not fit changes nothing."
     _check_bool(with_opt, 'with_opt')
     file = self._model_file(name)
-    if not file.is_file(): raise FileNotFoundError(f"name: no checkpoint {str(name)!r} at {file}")
-    state = load_state(file)
+    state = load_state(file, 'name')
     if not isinstance(state, dict) or 'model' not in state: raise ValueError(f"name: {file} holds no 'model' state")
     check_state_dict(self.model, state['model'], 'name')
     if with_opt and 'opt' in state:                   # the optimizer first: it is the part that can still refuse the file

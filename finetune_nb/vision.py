@@ -441,7 +441,7 @@ def vision_learner(dls: DataLoaders, arch, n_out: int | None = None, pretrained:
     learn.meta.update(vision_meta(arch, n_out, weights_name(w), cut, concat_pool, lin_ftrs, ps))
     return learn
 
-# %% ../nbs/06_vision.ipynb #c0a15994
+# %% ../nbs/06_vision.ipynb #2af06430
 from fastcore.basics import patch
 from .learner import load_state, check_state_dict, _check_device
 from .data import load_image, valid_tfms
@@ -459,8 +459,7 @@ def load_learner(fname,              # file written by `Learner.export` (of a `v
     device = _check_device(device)
     file = Path(fname)
     if not file.is_file(): raise FileNotFoundError(f"fname: no exported learner at {file}")
-    try: state = load_state(file)
-    except ValueError as e: raise ValueError(f"fname: {str(e).removeprefix('file: ')}") from None
+    state = load_state(file, 'fname')
     if not isinstance(state, dict): raise _bad_file(file, f"holds a {type(state).__name__}, not the dict that Learner.export writes")
     missing = [k for k in _export_keys if k not in state]
     if missing: raise _bad_file(file, f"is missing {missing}; expected the keys {list(_export_keys)} that Learner.export writes")
