@@ -7,28 +7,15 @@ from __future__ import annotations
 import math, numbers
 import numpy as np
 import torch
+from .checks import check_int, check_pos
 
 # %% auto #0
 __all__ = ['even_mults', 'lr_range']
 
-# %% ../nbs/01_discriminative_lr.ipynb #2a5b065c
-def _check_pos(x, name):
-    "`x` as a float, or an error naming `name` unless it is a finite positive number."
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{name}: expected a positive number, got {type(x).__name__} {x!r}")
-    x = float(x)
-    if not (math.isfinite(x) and x > 0): raise ValueError(f"{name}: expected a positive finite number, got {x!r}")
-    return x
-
-def _check_n(n):
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral): raise TypeError(f"n: expected an int, got {type(n).__name__}")
-    if n < 1: raise ValueError(f"n: expected at least 1 group, got {n}")
-    return int(n)
-
 # %% ../nbs/01_discriminative_lr.ipynb #b73dbd20
 def even_mults(start: float, stop: float, n: int) -> list[float]:
     "`n` values geometrically spaced from `start` to `stop` inclusive (`[stop]` when `n == 1`)."
-    start, stop, n = _check_pos(start, 'start'), _check_pos(stop, 'stop'), _check_n(n)
+    start, stop, n = check_pos(start, 'start'), check_pos(stop, 'stop'), check_int(n, 'n', 1)
     if n == 1: return [stop]
     step = (stop / start) ** (1 / (n - 1))
     return [start * step**i for i in range(n - 1)] + [stop]
@@ -36,16 +23,16 @@ def even_mults(start: float, stop: float, n: int) -> list[float]:
 # %% ../nbs/01_discriminative_lr.ipynb #9a3c92f6
 def lr_range(lr, n: int, name: str = 'lr') -> list[float]:
     "Expand the lr spec `lr` (number, `slice(stop)`, `slice(start, stop)` or list) into `n` per-group learning rates."
-    n = _check_n(n)
+    n = check_int(n, 'n', 1)
     if isinstance(lr, slice):
         if lr.step is not None: raise ValueError(f"{name}: a slice takes no step, got {lr!r}")
         if lr.stop is None: raise ValueError(f"{name}: a slice needs a stop (the head's lr), got {lr!r}")
-        stop = _check_pos(lr.stop, f"{name} (slice stop)")
+        stop = check_pos(lr.stop, f"{name} (slice stop)")
         if lr.start is None: return [stop / 10] * (n - 1) + [stop]
-        start = _check_pos(lr.start, f"{name} (slice start)")
+        start = check_pos(lr.start, f"{name} (slice start)")
         return even_mults(start, stop, n)
     if isinstance(lr, (list, tuple, np.ndarray, torch.Tensor)):
-        lrs = [_check_pos(float(v) if isinstance(v, (np.generic, torch.Tensor)) else v, name) for v in list(lr)]
+        lrs = [check_pos(float(v) if isinstance(v, (np.generic, torch.Tensor)) else v, name) for v in list(lr)]
         if len(lrs) != n: raise ValueError(f"{name}: got {len(lrs)} learning rates for {n} parameter groups; give exactly {n}")
         return lrs
-    return [_check_pos(lr, name)] * n
+    return [check_pos(lr, name)] * n

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import math, numbers
 from .lr import lr_range
+from .checks import check_real
 
 # %% auto #0
 __all__ = ['Sched', 'SchedLin', 'SchedCos', 'SchedNo', 'SchedExp', 'combine_scheds', 'combined_cos', 'check_moms',
@@ -62,26 +63,18 @@ def combined_cos(pct: float, start: float, middle: float, end: float):
     return combine_scheds([pct, 1 - pct], [SchedCos(start, middle), SchedCos(middle, end)])
 
 # %% ../nbs/02_schedule.ipynb #184c651a
-def _check_real(x, name, lo=None, hi=None, lo_open=False):
-    if isinstance(x, bool) or not isinstance(x, numbers.Real): raise TypeError(f"{name}: expected a number, got {type(x).__name__} {x!r}")
-    x = float(x)
-    if not math.isfinite(x): raise ValueError(f"{name}: expected a finite number, got {x}")
-    if lo is not None and (x <= lo if lo_open else x < lo): raise ValueError(f"{name}: expected a number {'>' if lo_open else '>='} {lo:g}, got {x:g}")
-    if hi is not None and x > hi: raise ValueError(f"{name}: expected a number <= {hi:g}, got {x:g}")
-    return x
-
 def check_moms(moms, name='moms'):
     "`moms` as a tuple of 3 floats in [0, 1), or a clear error."
     if isinstance(moms, (str, bytes)) or not hasattr(moms, '__len__') or len(moms) != 3:
         raise ValueError(f"{name}: expected 3 values (start, middle, end), got {moms!r}")
-    return tuple(_check_real(m, name, 0., 1.) for m in moms)
+    return tuple(check_real(m, name, 0., 1.) for m in moms)
 
 def one_cycle_scheds(lr_max, n_groups: int, div: float = 25., div_final: float = 1e5, pct_start: float = 0.25,
                      moms=(0.95, 0.85, 0.95), lr_name: str = 'lr_max') -> dict:
     "The 1cycle schedules: `{'lr': [one schedule per group], 'mom': schedule}`."
     lrs = lr_range(lr_max, n_groups, name=lr_name)
-    div, div_final = _check_real(div, 'div', 0., lo_open=True), _check_real(div_final, 'div_final', 0., lo_open=True)
-    pct_start = _check_real(pct_start, 'pct_start', 0., 1.)
+    div, div_final = check_real(div, 'div', 0., lo_open=True), check_real(div_final, 'div_final', 0., lo_open=True)
+    pct_start = check_real(pct_start, 'pct_start', 0., 1.)
     moms = check_moms(moms)
     return {'lr': [combined_cos(pct_start, lr / div, lr, lr / div_final) for lr in lrs],
             'mom': combined_cos(pct_start, *moms)}
