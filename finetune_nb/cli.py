@@ -11,10 +11,11 @@ import torch
 import torchvision
 import finetune_nb
 from . import demo as _demo
-from .learner import accuracy, set_seed, in_notebook
+from .learner import set_seed
+from .callbacks import accuracy, in_notebook
 from .vision import resolve_arch, get_weights, weights_info, weights_name, vision_learner
 from .data import image_folder_dls, digits_target_dls
-from .distributed import dist_env
+from .distributed import dist_env, barrier
 from .checks import check_bool, check_int
 
 # %% auto #0
@@ -184,7 +185,7 @@ def run_fit(data: str = None,            # folder of images: <class>/ subfolders
     # 4. outputs: under torchrun, rank 0 writes and prints them; every rank returns the same summary
     what = (f"digits demo: digits 5-9, {k} labeled images per class" if demo else f"{data}: {len(dls.vocab)} classes")
     summary = _write_outputs(learn, dls, results, config, times, out, main, what, t_start)
-    learn._barrier()                             # under torchrun: no rank returns before the files are written
+    barrier(learn)                               # under torchrun: no rank returns before the files are written
     return summary
 
 # %% ../nbs/15_cli.ipynb #77ace558

@@ -12,7 +12,9 @@ import torchvision
 from torch import nn
 from torch.utils.data import DataLoader
 from .params import params
-from .learner import (DataLoaders, Learner, accuracy, set_seed, get_rng_state, set_rng_state, check_state_dict, atomic_write)
+from .learner import DataLoaders, Learner, set_seed, get_rng_state, set_rng_state
+from .callbacks import accuracy
+from .checkpoint import check_state_dict, atomic_write
 from .fine_tune import sched_preview
 from .vision import body_before_pool, create_head, num_features, vision_learner, register_arch
 from .data import digits_source_dls, digits_target_dls, TensorImageDataset

@@ -4,7 +4,7 @@
 The docs are built without running the notebooks (Quarto renders what is stored in them), so a
 page shows its tables and plots only if its notebook is committed with its outputs. This script
 stores them for the notebooks listed in `NBS` (the landing page, which is also the README, and
-the tutorials); the module notebooks `00_*`...`10_*` stay without outputs.
+the tutorials); the module notebooks `00_*`...`90_*` stay without outputs (their pictures come from `#| exec_doc` cells).
 
 For each notebook it:
 
