@@ -11,13 +11,19 @@ import importlib
 from .params import *
 from .lr import *
 from .schedule import *
+from .callbacks import *
 from .learner import *
 from .fine_tune import *
 from .lr_find import *
+from .checkpoint import *
+from .frozen import *
+from .distributed import *
+from .body_head import *
 from .vision import *
 from .data import *
-from .distributed import *
+from .inference import *
 from .demo import *
 from .cli import *
-__all__ = [n for m in 'params lr schedule learner fine_tune lr_find vision data distributed demo cli'.split()
+from .checks import *
+__all__ = [n for m in 'params lr schedule callbacks learner fine_tune lr_find checkpoint frozen distributed body_head vision data inference demo cli checks'.split()
            for n in importlib.import_module(f'finetune_nb.{m}').__all__]

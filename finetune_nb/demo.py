@@ -16,7 +16,8 @@ from .learner import DataLoaders, Learner, set_seed, get_rng_state, set_rng_stat
 from .callbacks import accuracy
 from .checkpoint import check_state_dict, atomic_write
 from .fine_tune import sched_preview
-from .vision import body_before_pool, create_head, num_features, vision_learner, register_arch
+from .body_head import create_head, num_features
+from .vision import body_before_pool, vision_learner, register_arch
 from .data import digits_source_dls, digits_target_dls, TensorImageDataset
 from .checks import check_bool
 
