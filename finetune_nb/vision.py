@@ -14,7 +14,6 @@ from torchvision.models import WeightsEnum, get_model_builder, get_model_weights
 from .params import auto_splitter
 from .body_head import num_features, head_sizes, create_head, stride_split, vgg_split, vit_split, swin_split
 from .learner import DataLoaders, Learner
-from .fine_tune import freeze     # `Learner.freeze`, defined with fine_tune's other phase tools
 from .checks import check_bool, check_int
 
 # %% auto #0
@@ -367,7 +366,7 @@ def vision_learner(dls: DataLoaders,               # the data; `dls.c` (the numb
     model = create_vision_model(arch, n_out, pretrained, weights, cut, concat_pool, lin_ftrs, ps)
     if splitter is None: splitter = splitter_for(name) if cut is None else auto_splitter(3)
     learn = Learner(dls, model, splitter=splitter, **learner_kwargs)
-    if pretrained: freeze(learn)                 # as fastai: a pretrained body starts frozen
+    if pretrained: learn.freeze()                # as fastai: a pretrained body starts frozen
     learn.arch, learn.weights_name, learn.n_out = name, weights_name(w), n_out
     learn.meta.update(vision_meta(arch, n_out, weights_name(w), cut, concat_pool, lin_ftrs, ps))
     return learn
