@@ -34,8 +34,9 @@ from common import FitTimer, alternate, arg_parser, digits_dls, machine, parse_a
 import torch
 from torch import nn
 
-from finetune_nb.learner import Learner, accuracy, set_seed
-import finetune_nb.fine_tune  # noqa: F401  (adds freeze/unfreeze/fit_one_cycle/fine_tune to Learner)
+from finetune_nb.learner import Learner, set_seed
+from finetune_nb.callbacks import accuracy
+import finetune_nb.fine_tune  # noqa: F401  (adds fit_one_cycle and fine_tune to Learner)
 
 GOAL = 0.05
 

@@ -15,7 +15,8 @@ import torch
 import torchvision
 from torch import nn
 
-from finetune_nb.learner import Callback, DataLoaders
+from finetune_nb.callbacks import Callback
+from finetune_nb.learner import DataLoaders
 from finetune_nb.params import params, no_wd_params
 from finetune_nb.data import digits_source_dls
 

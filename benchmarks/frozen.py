@@ -40,9 +40,10 @@ from common import (FitTimer, alternate, arg_parser, digits_dls, machine, parse_
 import torch
 from torch import nn
 
-from finetune_nb.learner import Learner, accuracy, set_seed
+from finetune_nb.learner import Learner, set_seed
+from finetune_nb.callbacks import accuracy
 from finetune_nb.data import digits_source_dls, digits_target_dls
-import finetune_nb.fine_tune  # noqa: F401  (adds freeze/unfreeze/fit_one_cycle/fine_tune to Learner)
+import finetune_nb.fine_tune  # noqa: F401  (adds fit_one_cycle and fine_tune to Learner)
 
 GOAL = 0.6
 

@@ -39,7 +39,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from finetune_nb.learner import DataLoaders, Learner, accuracy
+from finetune_nb.learner import DataLoaders, Learner
+from finetune_nb.callbacks import accuracy
 
 GOAL = 1.05
 
