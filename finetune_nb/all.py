@@ -22,8 +22,9 @@ from .body_head import *
 from .vision import *
 from .data import *
 from .inference import *
+from .interpret import *
 from .demo import *
 from .cli import *
 from .checks import *
-__all__ = [n for m in 'params lr schedule callbacks learner fine_tune lr_find checkpoint frozen distributed body_head vision data inference demo cli checks'.split()
+__all__ = [n for m in 'params lr schedule callbacks learner fine_tune lr_find checkpoint frozen distributed body_head vision data inference interpret demo cli checks'.split()
            for n in importlib.import_module(f'finetune_nb.{m}').__all__]

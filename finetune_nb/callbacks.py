@@ -11,7 +11,7 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['CancelFitException', 'CancelEpochException', 'CancelTrainException', 'CancelValidException', 'CancelBatchException',
            'CancelBackwardException', 'CancelStepException', 'Callback', 'check_cbs', 'accuracy', 'error_rate',
-           'Recorder', 'smooth', 'subplots', 'in_notebook', 'ProgressCallback']
+           'Recorder', 'smooth', 'subplots', 'in_notebook', 'group_status', 'ProgressCallback']
 
 # %% ../nbs/03_callbacks.ipynb #abb6d86c
 from tqdm.auto import tqdm
@@ -193,18 +193,33 @@ def in_notebook() -> bool:
 
 def _text_row(vals) -> str: return '  '.join(f"{v:>10}" for v in vals)
 
+# %% ../nbs/03_callbacks.ipynb #095e70df
+def group_status(groups, # the parameter groups (`learn.groups`): lists of parameters, earliest layers first
+                ) -> str: # one line, e.g. 'groups 0: frozen (96 of 4,160 params train) | 1: trains (2,565 params)'
+    "One line saying, for each parameter group, whether it trains or is frozen, with its parameter counts."
+    parts = []
+    for i, g in enumerate(groups):
+        n, t = sum(p.numel() for p in g), sum(p.numel() for p in g if p.requires_grad)
+        state = f"trains ({n:,} params)" if t == n else f"frozen ({t:,} of {n:,} params train)" if t else f"frozen ({n:,} params)"
+        parts.append(f"{i}: {state}")
+    return 'groups ' + ' | '.join(parts)
+
 # %% ../nbs/03_callbacks.ipynb #3dc5127d
 class ProgressCallback(Callback):
     "Epoch and batch progress bars with the running loss, and a per-epoch results table."
     order = 60
-    def __init__(self, refresh: float = 0.5): self.refresh, self._bars, self.batch_bar = refresh, False, None   # validate() may run outside fit
+    def __init__(self,
+                 refresh: float = 0.5,       # seconds between two updates of the running loss
+                 show_groups: bool = False): # print `group_status` (which groups train) at the start of every fit
+        self.refresh, self.show_groups, self._bars, self.batch_bar = refresh, show_groups, False, None   # validate() may run outside fit
 
     def before_fit(self):
-        "Open the epoch bar and the results table (its header, outside a notebook)."
+        "Open the epoch bar and the results table (its header, outside a notebook), after the `group_status` line if `show_groups`."
         self._names = ['epoch'] + self.learn.recorder.metric_names + ['time']
         self._bars = in_notebook() or sys.stderr.isatty()
         self._rows, self._table = [], None
         self.epoch_bar = tqdm(total=self.learn.n_epoch, desc='epoch', disable=not self._bars, leave=False)
+        if self.show_groups: print(group_status(self.learn.groups))
         if not in_notebook(): print(_text_row(self._names))
 
     def before_epoch(self):

@@ -5,6 +5,7 @@
 # %% ../nbs/15_cli.ipynb #8b670dd9
 from __future__ import annotations
 import json, math, numbers, os, sys, time
+from functools import partial
 from pathlib import Path
 from fastcore.script import anno_parser
 import torch
@@ -15,6 +16,7 @@ from .learner import set_seed
 from .callbacks import accuracy, in_notebook
 from .vision import resolve_arch, get_weights, weights_info, weights_name, vision_learner
 from .data import image_folder_dls, digits_target_dls
+from .interpret import ClassificationInterpretation
 from .distributed import dist_env, barrier
 from .checks import check_bool, check_int
 
@@ -45,12 +47,14 @@ def _folder_dls(data, size, bs, seed, weights):
     return dls
 
 # %% ../nbs/15_cli.ipynb #2e7ddb4b
-def _save_plots(learn, out: Path) -> list[str]:
-    "Write `loss.png` and `lr_schedule.png` for `learn` into `out` and close the figures."
+def _save_plots(learn, interp, out: Path) -> list[str]:
+    "Write `loss.png`, `lr_schedule.png`, `confusion_matrix.png` and `top_losses.png` into `out` and close the figures."
     import matplotlib.pyplot as plt
     names = ['early body', 'late body', 'head'] if learn.n_groups == 3 else None
     res = []
-    for fname, fig in (('loss.png', learn.recorder.plot_loss()), ('lr_schedule.png', learn.recorder.plot_sched(group_names=names))):
+    for fname, plot in (('loss.png', learn.recorder.plot_loss), ('lr_schedule.png', partial(learn.recorder.plot_sched, group_names=names)),
+                        ('confusion_matrix.png', interp.plot_confusion_matrix), ('top_losses.png', partial(interp.plot_top_losses, 9))):
+        fig = plot()
         fig.savefig(out / fname, dpi=100, bbox_inches='tight')
         plt.close(fig)
         res.append(fname)
@@ -117,12 +121,14 @@ def _fit_folder(dls, arch, pretrained, epochs, base_lr, freeze_epochs, seed, ver
 
 # %% ../nbs/15_cli.ipynb #c2913264
 def _write_outputs(learn, dls, results: dict, config: dict, times: dict, out: Path, main: bool, what: str, t_start: float) -> dict:
-    "Write `model.pth`, and on rank 0 the plots and `results.json`, into `out`, and print the results table: the summary."
+    "Write `model.pth`, and on rank 0 the plots and `results.json` (with the confusion matrix), into `out`, and print the results table: the summary."
     learn.path = out
     learn.export('model.pth')                    # creates `out`; rank 0 writes, the others wait for it
-    files = ['model.pth', 'results.json'] + (_save_plots(learn, out) if main else [])
+    interp = ClassificationInterpretation.from_learner(learn, dl=dls.valid) if main else None   # all of the validation set
+    files = ['model.pth', 'results.json'] + (_save_plots(learn, interp, out) if main else [])
     times['total'] = round(time.perf_counter() - t_start, 1)
-    summary = {**results, 'config': config,
+    cm = {'confusion_matrix': {'classes': list(dls.vocab), 'matrix': interp.confusion_matrix().tolist()}} if main else {}
+    summary = {**results, **cm, 'config': config,
                'data': {'classes': list(dls.vocab), 'n_train': len(dls.train.dataset), 'n_valid': len(dls.valid.dataset)},
                'time_s': times,
                'versions': {'finetune_nb': finetune_nb.__version__, 'torch': torch.__version__, 'torchvision': torchvision.__version__}}
@@ -142,10 +148,10 @@ def run_fit(data: str = None,            # folder of images: <class>/ subfolders
             size: int = None,            # image size in pixels (default: 32 on the digits demo, the weights' crop size on a folder)
             k: int = None,               # digits demo only: labeled training images per class (default 10)
             pretrained: bool = True,     # pretrained weights (ImageNet's on a folder); the flag --no_pretrained trains from random weights (folder only)
-            out: str = 'finetune_nb_out',  # folder for model.pth, results.json, loss.png and lr_schedule.png
+            out: str = 'finetune_nb_out',  # folder for model.pth, results.json and the plots (loss, lr schedule, confusion matrix, top losses)
             seed: int = 0,               # random seed: data split, initialization and batch order
             quiet: bool = False,         # no progress tables
-           ) -> dict: # what results.json holds: each model's results, the configuration, the data sizes, the times, the versions
+           ) -> dict: # what results.json holds: each model's results, the confusion matrix (rank 0), the configuration, the data sizes, the times, the versions
     "Fine-tune a vision model on a folder of images (default: the offline digits demo) and write model, results and plots to `out`."
     t_start = time.perf_counter()
     # 1. every argument, before any work
@@ -182,7 +188,7 @@ def run_fit(data: str = None,            # folder of images: <class>/ subfolders
         times = {}
     for name, o in results.items(): times[name] = o['time_s']
 
-    # 4. outputs: under torchrun, rank 0 writes and prints them; every rank returns the same summary
+    # 4. outputs: under torchrun, rank 0 writes and prints them; every rank returns the summary (rank 0's with the confusion matrix)
     what = (f"digits demo: digits 5-9, {k} labeled images per class" if demo else f"{data}: {len(dls.vocab)} classes")
     summary = _write_outputs(learn, dls, results, config, times, out, main, what, t_start)
     barrier(learn)                               # under torchrun: no rank returns before the files are written

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_learner.ipynb #db5d5940
 from __future__ import annotations
-import os, random
+import os, random, warnings
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
@@ -234,6 +234,13 @@ def get_hyper(self: Learner, name: str) -> list:
             res[g] = pg['betas'][0] if k == 'betas' else pg['momentum'] if k == 'momentum' else None
     return res
 
+# %% ../nbs/04_learner.ipynb #c3606aa0
+def _warn_one_group(splitter, n):
+    name = getattr(splitter, '__qualname__', None) or type(splitter).__name__
+    warnings.warn(f"freeze_to({n}): the splitter {name} put every parameter in one group, so nothing is frozen and the whole model "
+                  "trains. Give the Learner a splitter that separates the body from the head: splitter=auto_splitter(3) for a model "
+                  "nn.Sequential(body, head), or your own function model -> list of parameter lists", UserWarning, stacklevel=3)
+
 # %% ../nbs/04_learner.ipynb #c5f470f6
 @patch
 def freeze_to(self: Learner,
@@ -243,6 +250,7 @@ def freeze_to(self: Learner,
     if not -self.n_groups <= n <= self.n_groups:
         raise ValueError(f"n: expected a group index in [-{self.n_groups}, {self.n_groups}] (the model has {self.n_groups} parameter groups), got {n}")
     idx = n if n >= 0 else self.n_groups + n
+    if idx == 0 and n != 0 and self.n_groups == 1: _warn_one_group(self.splitter, n)
     keep = {id(p) for p in norm_params(self.model)} if self.train_bn else set()
     for i, g in enumerate(self.groups):
         for p in g: p.requires_grad_(i >= idx or id(p) in keep)
