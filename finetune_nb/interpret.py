@@ -18,7 +18,7 @@ from .callbacks import group_status
 from .learner import DataLoaders, Learner
 from .data import show_images
 from .checks import check_bool, check_int, check_real
-from .inference import get_preds
+from . import inference   # defines Learner.get_preds, which every function here calls
 
 # %% auto #0
 __all__ = ['ClassificationInterpretation']
