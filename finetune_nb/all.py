@@ -17,6 +17,7 @@ from .fine_tune import *
 from .lr_find import *
 from .checkpoint import *
 from .frozen import *
+from .recipe import *
 from .distributed import *
 from .body_head import *
 from .vision import *
@@ -26,5 +27,5 @@ from .interpret import *
 from .demo import *
 from .cli import *
 from .checks import *
-__all__ = [n for m in 'params lr schedule callbacks learner fine_tune lr_find checkpoint frozen distributed body_head vision data inference interpret demo cli checks'.split()
+__all__ = [n for m in 'params lr schedule callbacks learner fine_tune lr_find checkpoint frozen recipe distributed body_head vision data inference interpret demo cli checks'.split()
            for n in importlib.import_module(f'finetune_nb.{m}').__all__]
