@@ -15,7 +15,7 @@ from torchvision.models import WeightsEnum, get_model_builder, get_model_weights
 from .params import auto_splitter
 from .body_head import num_features, head_sizes, create_head, stride_split, vgg_split, vit_split, swin_split, meta_shapes
 from .learner import DataLoaders, Learner
-from .checks import check_bool, check_int
+from .checks import check_bool, check_int, check_real
 
 # %% auto #0
 __all__ = ['arch_families', 'classification_models', 'resolve_arch', 'get_weights', 'weights_name', 'weights_stats',
@@ -367,6 +367,7 @@ def vision_learner(dls: DataLoaders,               # the data; `dls.c` (the numb
                    concat_pool: bool = True,       # the head's pooling (see `create_head`)
                    lin_ftrs: list[int] | None = None, # the head's hidden sizes (default `[512]`)
                    ps=0.5,                         # the head's dropout
+                   label_smoothing: float = 0.,    # `nn.CrossEntropyLoss(label_smoothing=...)` as the loss; 0: the Learner's default loss
                    **learner_kwargs,               # passed on to `Learner`: `loss_func`, `opt_func`, `lr`, `metrics`, `cbs`, `path`, `wd`, `train_bn`, ...
                   ) -> Learner:                    # with `arch`, `weights_name`, `n_out` and `meta` recorded
     "A `Learner` for `nn.Sequential(body, head)`: `arch`'s pretrained body and a new head; frozen when `pretrained`; `learner_kwargs` go to `Learner`."
@@ -375,6 +376,10 @@ def vision_learner(dls: DataLoaders,               # the data; `dls.c` (the numb
     if n_out is None: raise ValueError("n_out: not given, and dls.c is unknown (the DataLoaders has no vocab); pass n_out")
     check_int(n_out, 'n_out', 1)
     if splitter is not None and not callable(splitter): raise TypeError(f"splitter: expected a callable model -> list of parameter lists, got {type(splitter).__name__}")
+    if check_real(label_smoothing, 'label_smoothing', 0., 1.):
+        if learner_kwargs.get('loss_func') is not None:
+            raise ValueError("label_smoothing: given together with loss_func; pass one: label_smoothing makes the loss nn.CrossEntropyLoss(label_smoothing=...)")
+        learner_kwargs['loss_func'] = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
     name, _ = resolve_arch(arch)
     w = get_weights(arch, pretrained, weights)
     model = create_vision_model(arch, n_out, pretrained, weights, cut, concat_pool, lin_ftrs, ps)
