@@ -282,12 +282,10 @@ def eval_frozen(m: nn.Module):
 
 # %% ../nbs/04_learner.ipynb #3ef1d19d
 @patch
-def _with_events(self: Learner, f, name: str, cancel_exc) -> bool:
-    "Run `f` between `before_{name}` and `after_{name}`; False when a callback cancelled it."
-    try: self(f'before_{name}'); f(); done = True
-    except cancel_exc: self(f'after_cancel_{name}'); done = False
+def _with_events(self: Learner, f, name: str, cancel_exc):
+    try: self(f'before_{name}'); f()
+    except cancel_exc: self(f'after_cancel_{name}')
     self(f'after_{name}')
-    return done
 
 @patch
 def _to_device(self: Learner, b):
@@ -315,8 +313,8 @@ def _one_batch(self: Learner):
         raise FloatingPointError(f"loss is {self.loss.item()} at epoch {self.epoch}, step {self.iter}: training stopped before the "
                                  "optimizer step, so the weights are those of the previous step (try a lower lr, or check the data)")
     self._with_events(self._backward, 'backward', CancelBackwardException)
-    if self._with_events(self._step, 'step', CancelStepException):
-        self.opt.zero_grad(set_to_none=True)              # a skipped step keeps its gradients: they accumulate
+    self._with_events(self._step, 'step', CancelStepException)
+    self.opt.zero_grad(set_to_none=True)
 
 @patch
 def _all_batches(self: Learner):
