@@ -16,8 +16,8 @@ from .distributed import barrier
 from .checks import check_bool
 
 # %% auto #0
-__all__ = ['atomic_write', 'load_state', 'check_state_dict', 'train_state', 'load_train_state', 'CheckpointCallback',
-           'open_checkpoint']
+__all__ = ['atomic_write', 'load_state', 'check_state_dict', 'stateful_cbs', 'train_state', 'load_train_state',
+           'CheckpointCallback', 'open_checkpoint']
 
 # %% ../nbs/07_checkpoint.ipynb #827fec1a
 def atomic_write(path,   # the file to write
@@ -120,6 +120,10 @@ def _rng_from_plain(rng: dict) -> dict:
     return {**rng, 'numpy': (kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss)}
 
 # %% ../nbs/07_checkpoint.ipynb #4e60a4b8
+def stateful_cbs(cbs) -> list:
+    "The callbacks of `cbs` that carry training state: those with `state_dict()` and `load_state_dict(state)` methods."
+    return [cb for cb in cbs if callable(getattr(cb, 'state_dict', None)) and callable(getattr(cb, 'load_state_dict', None))]
+
 def train_state(learn: Learner, key: str, phase: int, epoch: int) -> dict:
     "Everything needed to resume `learn` after `epoch` epochs of phase `phase`, as tensors and plain values."
     r, model = learn.recorder, getattr(learn, 'full_model', None) or learn.model    # the whole model, also while training on cached features
@@ -127,10 +131,17 @@ def train_state(learn: Learner, key: str, phase: int, epoch: int) -> dict:
             'scaler': None if learn.scaler is None else learn.scaler.state_dict(),
             'recorder': {'lrs': r.lrs, 'moms': r.moms, 'losses': [float(l) for l in r._losses], 'values': r.values,
                          'fit_starts': r.fit_starts, 'epoch_ends': r.epoch_ends},
-            'rng': _rng_to_plain(get_rng_state()), 'generators': [g.get_state() for g in _loader_generators(learn.dls.train)]}
+            'rng': _rng_to_plain(get_rng_state()), 'generators': [g.get_state() for g in _loader_generators(learn.dls.train)],
+            'cbs': [(type(cb).__name__, cb.state_dict()) for cb in stateful_cbs(learn.cbs)]}
 
-def load_train_state(learn: Learner, state: dict):
-    "Put `learn` back in the training state `state` (from `train_state`)."
+def load_train_state(learn: Learner, state: dict, cbs=()):
+    "Put `learn` back in the training state `state` (from `train_state`); `cbs`: the callbacks the next fit adds to `learn.cbs`."
+    have = stateful_cbs(sorted(learn.cbs + list(cbs), key=lambda cb: cb.order))   # the order `add_cbs` gives them
+    saved = state.get('cbs', [])
+    if [type(cb).__name__ for cb in have] != [n for n, _ in saved]:
+        raise ValueError(f"cbs: the checkpoint holds the state of the callbacks {[n for n, _ in saved]}, "
+                         f"this run has {[type(cb).__name__ for cb in have]}; resume with the same callbacks")
+    for cb, (_, s) in zip(have, saved): cb.load_state_dict(s)
     learn.model.load_state_dict(state['model'])
     if learn.opt is None: learn.create_opt()
     learn.opt.load_state_dict(state['opt'])

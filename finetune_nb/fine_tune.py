@@ -25,9 +25,11 @@ class ParamScheduler(Callback):
     order = 10
     def __init__(self, scheds: dict): self.scheds = scheds
     def before_batch(self):
-        "Set each scheduled hyper-parameter to its value at `pos = train_iter / n_train_steps`."
+        "Set each scheduled hyper-parameter to its value at the current optimizer step's position, `pos = step / n_steps`."
         if not self.learn.training: return
-        pos = self.learn.train_iter / self.learn.n_train_steps
+        n, a, t = len(self.learn.dls.train), self.learn.n_acc, self.learn.train_iter
+        per_epoch = -(-n // a)         # optimizer steps per epoch: `a` batches each, the epoch's last may take fewer
+        pos = (t // n * per_epoch + t % n // a) / (self.learn.n_train_steps // n * per_epoch)
         for name, s in self.scheds.items():
             self.learn.set_hyper(name, [f(pos) for f in s] if isinstance(s, (list, tuple)) else s(pos))
 
@@ -81,7 +83,7 @@ def fit_phases(self: Learner,
     for i in range(first, len(phases)):
         p, start = phases[i], (e0 if i == first else 0)
         if p.freeze is not None: self.freeze_to(p.freeze)
-        if state is not None and i == first: load_train_state(self, state)
+        if state is not None and i == first: load_train_state(self, state, check_cbs(kwargs.get('cbs')))
         if p.n_epoch == 0 or (state is not None and start >= p.n_epoch): continue
         cbs = check_cbs(kwargs.get('cbs')) + ([] if checkpoint is None else [CheckpointCallback(checkpoint, key, i)])
         head_only = cache_features and self.frozen_idx == self.n_groups - 1

@@ -362,6 +362,7 @@ def fit(self: Learner,
     self.set_hyper('lr', lrs)
     if wd is not None: self.set_hyper('wd', wd)
     self.n_epoch, self.start_epoch, self.n_train_steps = n_epoch, start_epoch, n_epoch * len(self.dls.train)
+    self.n_acc = 1                 # training batches per optimizer step (`GradientAccumulation` raises it in before_fit)
     self.train_iter = start_epoch * len(self.dls.train)
     self.add_cbs(cbs)
     try: self._with_events(self._do_fit, 'fit', CancelFitException)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import torch
 from torch import nn
+from contextlib import contextmanager
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torchvision.transforms import v2
@@ -21,50 +22,92 @@ class GradientAccumulation(Callback):
     order = -20     # skips the step before any other callback's `before_step` sees it
     def __init__(self,
                  n_acc: int = 2): # batches per optimizer step: the effective batch size is `n_acc` times the loader's
-        self.n_acc, self.count = check_int(n_acc, 'n_acc', 1), 0
+        self.n_acc, self._no_sync = check_int(n_acc, 'n_acc', 1), None
     def before_fit(self):
-        "Start counting batches."
-        self.count = 0
+        "Tell the Learner (and so the schedules) how many batches make one optimizer step."
+        self.learn.n_acc = self.n_acc
+    def steps(self) -> bool:
+        "Whether the current training batch ends a step: every `n_acc`-th batch of the epoch, and the epoch's last batch."
+        i = self.learn.iter + 1
+        return i % self.n_acc == 0 or i == self.learn.n_iter
+    def before_batch(self):
+        "Under DDP, a batch that only accumulates skips the gradient all-reduce (`no_sync`): only the last of `n_acc` syncs."
+        if self.learn.training and isinstance(self.learn.model, DistributedDataParallel) and not self.steps():
+            self._no_sync = self.learn.model.no_sync()
+            self._no_sync.__enter__()
     def before_backward(self):
-        "Divide the loss by `n_acc` for the backward pass only."
+        "Divide the loss by the number of batches of this step (`n_acc`; fewer in an epoch's last step) for the backward pass only."
+        i, n = self.learn.iter, self.learn.n_iter
         self._loss = self.learn.loss
-        self.learn.loss = self._loss / self.n_acc
+        self.learn.loss = self._loss / min(self.n_acc, n - i // self.n_acc * self.n_acc)
     def after_backward(self):
         "Give the loss back to the other callbacks unscaled."
         self.learn.loss = self._loss
     def before_step(self):
         "Skip the rest of the batch (the step, and the zeroing of the gradients, which so add up) unless it completes `n_acc`."
-        self.count += 1
-        if self.count % self.n_acc: raise CancelBatchException()
+        if not self.steps(): raise CancelBatchException()
+    def after_batch(self):
+        "Leave `no_sync` (the next batch decides again)."
+        if self._no_sync is not None: self._no_sync.__exit__(None, None, None); self._no_sync = None
     def cleanup_fit(self):
-        "Drop the gradients of an unfinished accumulation."
+        "Drop the gradients of an accumulation an error or a cancel interrupted; the Learner steps every batch again."
+        self.after_batch()
+        self.learn.n_acc = 1
         if self.learn.opt is not None: self.learn.opt.zero_grad(set_to_none=True)
+
 
 # %% ../nbs/09a_recipe.ipynb #561bb763
 class EMA(Callback):
     "An exponential moving average of the weights in `averaged` (a `torch.optim.swa_utils.AveragedModel`), updated after every optimizer step."
     order = 70      # after every other callback's `after_step`
     def __init__(self,
-                 decay: float = 0.999,     # weight of the old average at each step: `avg = decay*avg + (1-decay)*w`
-                 use_buffers: bool = True): # average the buffers (batch-norm statistics) too; False: keep those of the first step's copy
+                 decay: float = 0.999,      # weight of the old average at each step: `avg = decay*avg + (1-decay)*w`
+                 use_buffers: bool = True,  # average the buffers (batch-norm statistics) too; False: keep those of the first step's copy
+                 validate: bool = False):   # validate (the losses and metrics of every epoch) with the averaged weights
         self.decay, self.use_buffers = check_real(decay, 'decay', 0., 1., hi_open=True), check_bool(use_buffers, 'use_buffers')
-        self.averaged, self._src = None, None
+        self.validate, self.averaged, self._src, self._pending, self._trained = check_bool(validate, 'validate'), None, None, None, None
 
     def before_fit(self):
-        "Make the averaged copy of the model, unless this callback already averages this model (a later phase)."
-        m = self.learn.model
+        "Make the averaged copy of the whole model, unless this callback already averages it (a later phase)."
+        m = getattr(self.learn, 'full_model', None) or self.learn.model   # the whole model, also while training on cached features
         if isinstance(m, DistributedDataParallel): m = m.module
         if self.averaged is None or self._src is not m:
             self.averaged, self._src = AveragedModel(m, multi_avg_fn=get_ema_multi_avg_fn(self.decay), use_buffers=self.use_buffers), m
-    def before_batch(self):
-        "Note that no step was cancelled yet."
-        self._cancelled = False
-    def after_cancel_step(self):
-        "The step was cancelled (gradient accumulation): no update."
-        self._cancelled = True
+        if self._pending is not None: self.averaged.load_state_dict(self._pending); self._pending = None
+    def before_batch(self): self._cancelled = False
+    def after_cancel_step(self): self._cancelled = True
     def after_step(self):
-        "Fold the new weights into the average."
+        "Fold the new weights into the average (not after a cancelled step; an accumulating batch never gets here)."
         if not self._cancelled: self.averaged.update_parameters(self._src)
+
+    def before_validate(self):
+        "With `validate`: the averaged weights stand in for the model during validation."
+        if not self.validate or self.averaged is None: return
+        m, src = self.learn.model, self._src
+        if m is src: avg = self.averaged.module
+        elif isinstance(src, nn.Sequential) and m is src[-1]: avg = self.averaged.module[-1]   # training on cached features: the head
+        else: return                                 # another model (e.g. inside `apply()`): leave it
+        self._trained, self.learn.model = m, avg
+    def after_validate(self):
+        "Put the trained weights back."
+        if self._trained is not None: self.learn.model, self._trained = self._trained, None
+    def cleanup_fit(self): self.after_validate()
+
+    @contextmanager
+    def apply(self):
+        "Context manager: inside it `learn.model` is the averaged model (to validate, predict or export it), then the trained one again."
+        if self.averaged is None: raise ValueError("EMA: there is no average yet: fit with this callback first")
+        trained, self.learn.model = self.learn.model, self.averaged.module
+        try: yield self.learn
+        finally: self.learn.model = trained
+
+    def state_dict(self) -> dict:
+        "The average, for checkpoints ([chapter 7](07_checkpoint.ipynb)): a resumed run goes on with it, bit for bit."
+        return {'averaged': None if self.averaged is None else self.averaged.state_dict()}
+    def load_state_dict(self, state: dict):
+        "Take the average of a checkpoint; it is loaded at the next `before_fit`, once the model is known."
+        self._pending = state['averaged']
+
 
 # %% ../nbs/09a_recipe.ipynb #b84d2d77
 class _Mix(Callback):
