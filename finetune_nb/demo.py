@@ -5,7 +5,7 @@
 # %% ../nbs/14_demo.ipynb #e549b428
 from __future__ import annotations
 import hashlib, json, numbers, os, time, warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 import torch
 import torchvision
@@ -19,11 +19,13 @@ from .fine_tune import sched_preview
 from .body_head import create_head, num_features
 from .vision import body_before_pool, vision_learner, register_arch
 from .data import digits_source_dls, digits_target_dls, TensorImageDataset
-from .checks import check_bool
+from .recipe import EMA, recipe_cbs
+from .checks import check_bool, check_real
 
 # %% auto #0
 __all__ = ['demo_arch', 'digits_recipe', 'digits_resnet18', 'digits_split', 'cache_dir', 'check_recipe', 'recipe_key',
-           'body_file', 'pretrain_digits_body', 'digits_body', 'demo_learner', 'run_demo', 'format_results']
+           'body_file', 'pretrain_digits_body', 'digits_body', 'demo_learner', 'fine_tune_with', 'run_demo',
+           'format_results']
 
 # %% ../nbs/14_demo.ipynb #d4ab79a1
 def digits_resnet18(
@@ -220,6 +222,22 @@ def demo_learner(dls: DataLoaders,         # target-task loaders at the size the
     return learn
 
 # %% ../nbs/14_demo.ipynb #d3f90fb1
+def fine_tune_with(learn: Learner,          # the Learner to fine-tune
+                   epochs: int,             # epochs of the unfrozen phase
+                   base_lr: float,          # `fine_tune`'s base_lr
+                   freeze_epochs: int,      # epochs of the frozen phase
+                   extras: dict | None = None,  # the modern recipe's pieces: `recipe_cbs` arguments, e.g. `{'ema': 0.9}`
+                   verbose: bool = True     # show progress tables
+                  ) -> float:               # training time in seconds
+    "`learn.fine_tune` with new `recipe_cbs(**extras)`; after an EMA the model keeps the averaged weights (the ones validated)."
+    cbs = recipe_cbs(**(extras or {}))
+    t0 = time.perf_counter()
+    with nullcontext() if verbose else learn.no_bar(): learn.fine_tune(epochs, base_lr, freeze_epochs=freeze_epochs, cbs=cbs)
+    for cb in cbs:
+        if isinstance(cb, EMA): learn.model.load_state_dict(cb.averaged.module.state_dict())
+    return time.perf_counter() - t0
+
+# %% ../nbs/14_demo.ipynb #690e618c
 def run_demo(epochs: int = 5,              # epochs of fine_tune's unfrozen phase
              base_lr: float = 5e-3,        # fine_tune's base_lr
              freeze_epochs: int = 1,       # epochs of fine_tune's frozen phase
@@ -231,10 +249,15 @@ def run_demo(epochs: int = 5,              # epochs of fine_tune's unfrozen phas
              recipe: dict | None = None,   # pretraining recipe (see `digits_recipe`)
              cache: bool = True,           # use the cached body
              verbose: bool = True,         # show progress tables
+             label_smoothing: float = 0.,  # label smoothing of both models' loss (0: off)
+             extras: dict | None = None,   # the modern recipe's pieces for both models: `recipe_cbs` arguments, e.g. `{'ema': 0.9}`
             ) -> dict: # 'fine_tune' and 'scratch', each a dict of 'learn', 'accuracy', 'valid_loss' and 'time_s'
     "Fine-tune the pretrained digits body on the target task, and train the same model from random weights with the same `fine_tune` call."
     sched_preview('fine_tune', epochs, base_lr=base_lr, freeze_epochs=freeze_epochs)   # fine_tune's own argument checks, no training
     if not _is_int(seed) or seed < 0: raise ValueError(f"seed: expected an int >= 0, got {seed!r}")
+    check_real(label_smoothing, 'label_smoothing', 0., 1.)
+    if extras is not None and not isinstance(extras, dict): raise TypeError(f"extras: expected a dict of recipe_cbs arguments, got {type(extras).__name__}")
+    recipe_cbs(**(extras or {}))                   # checks the extras, before anything trains
     r = check_recipe(recipe)
     if dls is None: dls = digits_target_dls(k=k, bs=bs, seed=seed, size=r['size'], val_bs=max(2 * bs, 128) if _is_int(bs) else None)
     elif not isinstance(dls, DataLoaders): raise TypeError(f"dls: expected a DataLoaders, got {type(dls).__name__}")
@@ -242,15 +265,13 @@ def run_demo(epochs: int = 5,              # epochs of fine_tune's unfrozen phas
     res = {}
     for name, pretrained in (('fine_tune', True), ('scratch', False)):
         set_seed(seed)
-        learn = demo_learner(dls, pretrained=pretrained, body=body, recipe=r)
+        learn = demo_learner(dls, pretrained=pretrained, body=body, recipe=r, label_smoothing=label_smoothing)
         if verbose: print(f"\n{name}: {'pretrained body' if pretrained else 'random weights'}, fine_tune({epochs}, base_lr={base_lr:g}, freeze_epochs={freeze_epochs})")
-        t0 = time.perf_counter()
-        if verbose: learn.fine_tune(epochs, base_lr, freeze_epochs=freeze_epochs)
-        else:
-            with learn.no_bar(): learn.fine_tune(epochs, base_lr, freeze_epochs=freeze_epochs)
+        t = fine_tune_with(learn, epochs, base_lr, freeze_epochs, extras, verbose)
         valid_loss, acc = learn.recorder.values[-1][1:3]
-        res[name] = {'learn': learn, 'accuracy': acc, 'valid_loss': valid_loss, 'time_s': time.perf_counter() - t0}
+        res[name] = {'learn': learn, 'accuracy': acc, 'valid_loss': valid_loss, 'time_s': t}
     return res
+
 
 # %% ../nbs/14_demo.ipynb #e3bbda64
 def format_results(

@@ -14,7 +14,7 @@ from .callbacks import Callback, CancelBatchException
 from .checks import check_int, check_real, check_bool, check_pos
 
 # %% auto #0
-__all__ = ['GradientAccumulation', 'EMA', 'MixUp', 'CutMix']
+__all__ = ['GradientAccumulation', 'EMA', 'MixUp', 'CutMix', 'recipe_cbs']
 
 # %% ../nbs/09a_recipe.ipynb #bcb2bfce
 class GradientAccumulation(Callback):
@@ -87,7 +87,7 @@ class EMA(Callback):
         if m is src: avg = self.averaged.module
         elif isinstance(src, nn.Sequential) and m is src[-1]: avg = self.averaged.module[-1]   # training on cached features: the head
         else: return                                 # another model (e.g. inside `apply()`): leave it
-        self._trained, self.learn.model = m, avg
+        self._trained, self.learn.model = m, avg.train(m.training)    # in the mode the loop set (eval)
     def after_validate(self):
         "Put the trained weights back."
         if self._trained is not None: self.learn.model, self._trained = self._trained, None
@@ -145,3 +145,16 @@ class CutMix(_Mix):
                  alpha: float = 1.0,                # the box's area fraction is drawn from Beta(alpha, alpha)
                  num_classes: int | None = None):   # number of classes; None: `learn.dls.c`
         super().__init__(alpha, num_classes)
+
+# %% ../nbs/09a_recipe.ipynb #6c29ede5
+def recipe_cbs(mixup: float = 0.,   # MixUp's alpha (0.4 is common); 0: off
+               cutmix: float = 0.,  # CutMix's alpha (1.0 is common); 0: off; not together with `mixup`
+               ema: float = 0.,     # the EMA's decay, validating with the average (`EMA(ema, validate=True)`); 0: off
+               n_acc: int = 1       # batches per optimizer step (`GradientAccumulation(n_acc)`); 1: off
+              ) -> list:            # new callbacks, ready for `cbs=`
+    "New callbacks for the recipe's pieces that are switched on (a number that is not 0, or `n_acc > 1`); checked before any is made."
+    mixup, cutmix, ema = check_real(mixup, 'mixup', 0.), check_real(cutmix, 'cutmix', 0.), check_real(ema, 'ema', 0., 1., hi_open=True)
+    if mixup and cutmix: raise ValueError(f"cutmix: give MixUp or CutMix, not both (got mixup={mixup}, cutmix={cutmix})")
+    n_acc = check_int(n_acc, 'n_acc', 1)
+    return ([MixUp(mixup)] if mixup else []) + ([CutMix(cutmix)] if cutmix else []) + \
+           ([EMA(ema, validate=True)] if ema else []) + ([GradientAccumulation(n_acc)] if n_acc > 1 else [])
