@@ -19,7 +19,8 @@ from .vision import resolve_arch, get_weights, weights_info, weights_name, visio
 from .data import image_folder_dls, digits_target_dls
 from .interpret import ClassificationInterpretation
 from .distributed import dist_env, barrier
-from .checks import check_bool, check_int, check_pos
+from .recipe import recipe_cbs
+from .checks import check_bool, check_int, check_pos, check_real
 
 # %% auto #0
 __all__ = ['run_fit', 'finetune_nb_fit']
@@ -111,28 +112,27 @@ def _summary(o: dict) -> dict:
     return {'accuracy': float(o['accuracy']), 'valid_loss': float(o['valid_loss']), 'time_s': round(o['time_s'], 1)}
 
 # %% ../nbs/15_cli.ipynb #2b182a13
-def _fit_demo(dls, epochs, base_lr, freeze_epochs, seed, verbose):
+def _fit_demo(dls, epochs, base_lr, freeze_epochs, seed, verbose, label_smoothing=0., extras=None):
     "Train the demo's two models on `dls`: `(the fine-tuned learner, results per model, {'body': seconds to get the body})`."
     t0 = time.perf_counter()
     body = _demo.digits_body(verbose=verbose)   # under torchrun: the process holding the cache lock pretrains, the others wait
     times = {'body': round(time.perf_counter() - t0, 1)}
-    res = _demo.run_demo(epochs, base_lr, freeze_epochs, dls=dls, body=body, seed=seed, verbose=verbose)
+    res = _demo.run_demo(epochs, base_lr, freeze_epochs, dls=dls, body=body, seed=seed, verbose=verbose,
+                         label_smoothing=label_smoothing, extras=extras)
     return res['fine_tune']['learn'], {name: _summary(o) for name, o in res.items()}, times
 
 # %% ../nbs/15_cli.ipynb #01be9fef
-def _fit_folder(dls, arch, pretrained, epochs, base_lr, freeze_epochs, seed, verbose):
+def _fit_folder(dls, arch, pretrained, epochs, base_lr, freeze_epochs, seed, verbose, label_smoothing=0., extras=None):
     "A `vision_learner` fine-tuned on `dls`: `(learner, {'fine_tune': results})`."
     set_seed(seed)
-    try: learn = vision_learner(dls, arch, pretrained=pretrained, metrics=accuracy)
+    try: learn = vision_learner(dls, arch, pretrained=pretrained, metrics=accuracy, label_smoothing=label_smoothing)
     except RuntimeError as e:
         if str(e).startswith('weights:'): raise ValueError(f"{e}; or train from random weights with --no_pretrained") from None
         raise
-    t0 = time.perf_counter()
-    if verbose: learn.fine_tune(epochs, base_lr, freeze_epochs=freeze_epochs)
-    else:
-        with learn.no_bar(): learn.fine_tune(epochs, base_lr, freeze_epochs=freeze_epochs)
+    t = _demo.fine_tune_with(learn, epochs, base_lr, freeze_epochs, extras, verbose)
     valid_loss, acc = learn.recorder.values[-1][1:3]
-    return learn, {'fine_tune': _summary({'accuracy': acc, 'valid_loss': valid_loss, 'time_s': time.perf_counter() - t0})}
+    return learn, {'fine_tune': _summary({'accuracy': acc, 'valid_loss': valid_loss, 'time_s': t})}
+
 
 # %% ../nbs/15_cli.ipynb #bfc2c146
 def _write_outputs(learn, dls, results: dict, config: dict, times: dict, out: Path, main: bool, what: str, t_start: float) -> dict:
@@ -166,6 +166,11 @@ def run_fit(data: str = None,            # folder of images: <class>/ subfolders
             out: str = 'finetune_nb_out',  # folder for model.pth, results.json and the plots (loss, lr schedule, confusion matrix, top losses)
             seed: int = 0,               # random seed: data split, initialization and batch order
             quiet: bool = False,         # no progress tables
+            label_smoothing: float = 0., # label smoothing of the cross-entropy loss (0.1 is common; 0: off)
+            mixup: float = 0.,           # MixUp on training batches with this alpha (0.4 is common; 0: off)
+            cutmix: float = 0.,          # CutMix on training batches with this alpha (1.0 is common; 0: off; not with --mixup)
+            ema: float = 0.,             # keep an EMA of the weights with this decay; validate and export the average (0: off)
+            n_acc: int = 1,              # gradient accumulation: batches per optimizer step (1: off)
            ) -> dict: # what results.json holds: each model's results, the confusion matrix (rank 0), the configuration, the data sizes, the times, the versions
     "Fine-tune a vision model on a folder of images (default: the offline digits demo) and write model, results and plots to `out`."
     t_start = time.perf_counter()
@@ -173,6 +178,8 @@ def run_fit(data: str = None,            # folder of images: <class>/ subfolders
     demo = data is None
     epochs, freeze_epochs, base_lr, bs, size, k, out, seed = _check_fit_args(data, arch, epochs, freeze_epochs, base_lr, bs, size, k,
                                                                              pretrained, out, seed, quiet)
+    extras = dict(mixup=mixup, cutmix=cutmix, ema=ema, n_acc=n_acc)
+    recipe_cbs(**extras); label_smoothing = check_real(label_smoothing, 'label_smoothing', 0., 1.)   # checked, not used yet
     env = dist_env()                             # (rank, local_rank, world_size) under torchrun, else None
     main, world_size = env is None or env[0] == 0, 1 if env is None else env[2]
     verbose = not quiet and main                 # only rank 0 prints
@@ -192,14 +199,14 @@ def run_fit(data: str = None,            # folder of images: <class>/ subfolders
         dls = _folder_dls(data, size, bs, seed, weights)
     config = dict(data=str(data) if not demo else 'digits demo', arch=arch if isinstance(arch, str) else resolve_arch(arch)[0],
                   epochs=epochs, freeze_epochs=freeze_epochs, base_lr=float(base_lr), bs=bs, size=size, k=k, pretrained=pretrained,
-                  weights=weights_name(weights), out=str(out), seed=seed, world_size=world_size)
+                  weights=weights_name(weights), out=str(out), seed=seed, world_size=world_size, label_smoothing=label_smoothing, **extras)
 
     # 3. training
     if demo:
-        learn, results, times = _fit_demo(dls, epochs, base_lr, freeze_epochs, seed, verbose)
+        learn, results, times = _fit_demo(dls, epochs, base_lr, freeze_epochs, seed, verbose, label_smoothing, extras)
         config['recipe'] = r
     else:
-        learn, results = _fit_folder(dls, arch, pretrained, epochs, base_lr, freeze_epochs, seed, verbose)
+        learn, results = _fit_folder(dls, arch, pretrained, epochs, base_lr, freeze_epochs, seed, verbose, label_smoothing, extras)
         times = {}
     for name, o in results.items(): times[name] = o['time_s']
 
