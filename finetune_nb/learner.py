@@ -18,6 +18,7 @@ from .schedule import check_moms
 from .callbacks import (Callback, Recorder, ProgressCallback, check_cbs, CancelFitException, CancelEpochException,
                                    CancelTrainException, CancelValidException, CancelBatchException, CancelBackwardException, CancelStepException)
 from .distributed import setup_distributed
+from .compile import check_compile, compiled, reset_compiled
 from .checks import check_bool, check_device, check_int, check_real
 
 # %% auto #0
@@ -82,8 +83,8 @@ def set_seed(seed: int,                   # the seed of python's, numpy's and to
 
 # %% ../nbs/04_learner.ipynb #24f9599d
 def _check_learner_args(dls, model, loss_func, opt_func, splitter, metrics, wd, moms, cbs, train_bn, path, model_dir,
-                        mixed_precision, channels_last, distributed):
-    "Every argument of `Learner` checked; returns `(metrics, wd, moms, cbs)` normalized."
+                        device, mixed_precision, channels_last, distributed, compile):
+    "Every argument of `Learner` checked; returns `(metrics, wd, moms, cbs, device, compile)` normalized."
     if not isinstance(dls, DataLoaders): raise TypeError(f"dls: expected a DataLoaders, got {type(dls).__name__}")
     if not isinstance(model, nn.Module): raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
     if loss_func is not None and not callable(loss_func): raise TypeError("loss_func: expected a callable (preds, targets) -> loss")
@@ -99,7 +100,7 @@ def _check_learner_args(dls, model, loss_func, opt_func, splitter, metrics, wd, 
     if mixed_precision not in (None, 'bf16', 'fp16'): raise ValueError(f"mixed_precision: expected None, 'bf16' or 'fp16', got {mixed_precision!r}")
     if distributed not in (None, True, False, 'gloo', 'nccl'):
         raise ValueError(f"distributed: expected None (auto), True, False, 'gloo' or 'nccl', got {distributed!r}")
-    return metrics, wd, check_moms(moms), check_cbs(cbs)
+    return metrics, wd, check_moms(moms), check_cbs(cbs), check_device(device), check_compile(compile)
 
 # %% ../nbs/04_learner.ipynb #2ba1ace6
 class Learner:
@@ -121,17 +122,17 @@ class Learner:
                  device: str | torch.device | None = None, # where to train; None: the GPU when there is one, else the CPU
                  mixed_precision: str | None = None, # None, 'bf16' or 'fp16': autocast the forward pass (see chapter 9)
                  channels_last: bool = False, # NHWC memory format for 4-d weights and images (faster GPU convolutions)
-                 distributed: bool | str | None = None): # None: DDP when launched by torchrun; True, 'gloo' or 'nccl': always; False: never
-        metrics, wd, moms, cbs = _check_learner_args(dls, model, loss_func, opt_func, splitter, metrics, wd, moms, cbs, train_bn,
-                                                     path, model_dir, mixed_precision, channels_last, distributed)
+                 distributed: bool | str | None = None, # None: DDP when launched by torchrun; True, 'gloo' or 'nccl': always; False: never
+                 compile: bool | dict = False): # `torch.compile` the forward pass of the loop: True, or a dict of `torch.compile` arguments (chapter 9b)
+        metrics, wd, moms, cbs, device, compile = _check_learner_args(dls, model, loss_func, opt_func, splitter, metrics, wd, moms, cbs,
+                                               train_bn, path, model_dir, device, mixed_precision, channels_last, distributed, compile)
         splitter = splitter or default_splitter
         groups = check_groups(model, splitter(model))
         lr_range(lr, len(groups), name='lr')                   # validates the lr spec for this many groups
-        device = check_device(device)
-        store_attr('dls,model,opt_func,lr,splitter,metrics,wd,moms,train_bn,device,mixed_precision,channels_last')
+        store_attr('dls,model,opt_func,lr,splitter,metrics,wd,moms,train_bn,device,mixed_precision,channels_last,compile')
         self.loss_func = loss_func if loss_func is not None else nn.CrossEntropyLoss()
         self.path, self.model_dir = Path(path), Path(model_dir)
-        self.groups, self.opt, self.frozen_idx, self.meta = groups, None, 0, {}
+        self.groups, self.opt, self.frozen_idx, self.meta, self.compiled_model, self.compiled_for = groups, None, 0, {}, None, None
         self.cbs, self.training, self.epoch, self.train_iter, self.distributed = [], False, 0, 0, False
         if distributed is not False and (distributed is not None or int(os.environ.get('WORLD_SIZE', '1')) > 1):
             setup_distributed(self, backend=distributed if isinstance(distributed, str) else None)
@@ -257,6 +258,7 @@ def freeze_to(self: Learner,
     for i, g in enumerate(self.groups):
         for p in g: p.requires_grad_(i >= idx or id(p) in keep)
     self.frozen_idx = idx
+    reset_compiled(self)                     # a new phase: the next forward pass compiles afresh (chapter 9b)
     if self.opt is None: self.create_opt()
     self.opt.state.clear()
     return self
@@ -305,7 +307,7 @@ def _step(self: Learner):
 def _one_batch(self: Learner):
     *self.xb, self.yb = self._to_device(self.batch)
     with self.autocast():
-        self.pred = self.model(*self.xb); self('after_pred')
+        self.pred = (self.model if self.compile is None else compiled(self))(*self.xb); self('after_pred')
         self.loss = self.loss_func(self.pred, self.yb)
     self('after_loss')
     if not self.training: return
