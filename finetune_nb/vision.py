@@ -360,11 +360,11 @@ def vision_learner(dls: DataLoaders,               # the data; `dls.c` (the numb
                    weights: str | WeightsEnum | None = None, # which weights (see `get_weights`; a timm arch's: a local state-dict file); default: `DEFAULT`
                    cut: int | Callable | None = None, # where to cut the body (see `cut_model`)
                    splitter: Callable | None = None, # default: the family's (`splitter_for`), `auto_splitter(3)` with a `cut`
-                   groups: str = 'stages',         # a timm arch's parameter groups: 'stages' (3) or 'blocks' (one per timm block)
                    concat_pool: bool = True,       # the head's pooling (see `create_head`)
                    lin_ftrs: list[int] | None = None, # the head's hidden sizes (default `[512]`)
                    ps=0.5,                         # the head's dropout
                    label_smoothing: float = 0.,    # `nn.CrossEntropyLoss(label_smoothing=...)` as the loss; 0: the Learner's default loss
+                   groups: str = 'stages',         # a timm arch's parameter groups: 'stages' (3) or 'blocks' (one per timm block)
                    **learner_kwargs,               # passed on to `Learner`: `loss_func`, `opt_func`, `lr`, `metrics`, `cbs`, `path`, `wd`, `train_bn`, ...
                   ) -> Learner:                    # with `arch`, `weights_name`, `n_out` and `meta` recorded
     "A `Learner` for `nn.Sequential(body, head)`: `arch`'s pretrained body and a new head; frozen when `pretrained`; `learner_kwargs` go to `Learner`."
