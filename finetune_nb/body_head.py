@@ -13,8 +13,8 @@ from .params import params, auto_splitter
 from .checks import check_bool, check_int
 
 # %% auto #0
-__all__ = ['meta_shapes', 'num_features', 'AdaptiveConcatPool2d', 'head_sizes', 'create_head', 'body_stages', 'stride_split',
-           'vgg_split', 'vit_split', 'swin_split']
+__all__ = ['meta_shapes', 'num_features', 'check_input_size', 'AdaptiveConcatPool2d', 'head_sizes', 'create_head', 'body_stages',
+           'stride_split', 'vgg_split', 'vit_split', 'swin_split']
 
 # %% ../nbs/11a_body_head.ipynb #6a279290
 @contextmanager
@@ -44,7 +44,9 @@ def meta_shapes(modules,         # modules applied one after the other (e.g. a b
 
 # %% ../nbs/11a_body_head.ipynb #61c8b38b
 def _input_size(body):
-    "The image size `body` needs: a ViT's own size, 224 for everything else."
+    "The image size `body` needs: a ViT's own size (a timm body's: its `pretrained_cfg`'s), 224 for everything else."
+    cfg = getattr(body, 'pretrained_cfg', None)
+    if isinstance(cfg, dict) and cfg.get('input_size'): return int(cfg['input_size'][-1])
     vit = next((m for m in body.modules() if isinstance(m, torchvision.models.VisionTransformer)), None)
     return 224 if vit is None else vit.image_size
 
@@ -55,6 +57,17 @@ def num_features(body: nn.Module,        # a body that outputs a (batch, channel
     shape = meta_shapes([body], size or _input_size(body))[-1]
     if len(shape) != 4: raise ValueError(f"body: expected an output of shape (batch, channels, height, width), got {tuple(shape)}")
     return shape[1]
+
+# %% ../nbs/11a_body_head.ipynb #3148c4d6
+def check_input_size(model: nn.Module,    # the whole model (body and head)
+                     size: int,           # side of the square RGB images it will get
+                     arch: str = 'the model'): # its name, for the message
+    "Raise a `ValueError` naming `size` when `model` cannot take `size`x`size` RGB images (a forward pass on the meta device)."
+    try: meta_shapes([model], size)
+    except NotImplementedError: return           # an operation without a meta kernel: nothing can be said in advance
+    except Exception as e:
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"size: {arch} cannot take {size}x{size} images ({why}); use larger images, e.g. size=224") from None
 
 # %% ../nbs/11a_body_head.ipynb #1f54fcc8
 class AdaptiveConcatPool2d(nn.Module):

@@ -155,7 +155,7 @@ def _write_outputs(learn, dls, results: dict, config: dict, times: dict, out: Pa
 
 # %% ../nbs/15_cli.ipynb #507182a8
 def run_fit(data: str = None,            # folder of images: <class>/ subfolders, or train/ and valid/ ones (default: the offline digits demo)
-            arch: str = 'resnet18',      # torchvision architecture (the digits demo: resnet18 only, its own 32-px version)
+            arch: str = 'resnet18',      # torchvision architecture, or timm's as 'timm/<name>[.<tag>]' (needs timm) (the digits demo: resnet18 only, its own 32-px version)
             epochs: int = 5,             # epochs of fine_tune's unfrozen phase
             freeze_epochs: int = 1,      # epochs of fine_tune's frozen phase (only the head and the BatchNorms train)
             base_lr: float = None,       # fine_tune's base_lr (default: 5e-3 on the digits demo, fastai's 2e-3 on a folder)

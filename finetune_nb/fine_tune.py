@@ -7,7 +7,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 from typing import NamedTuple
 from fastcore.basics import patch
-from .lr import lr_range
+from .lr import lr_range, layer_decay_spec
 from .schedule import one_cycle_scheds
 from .callbacks import Callback, Recorder, check_cbs
 from .learner import Learner
@@ -103,25 +103,36 @@ def fit_one_cycle(self: Learner,
                   cbs: Callback | list | None = None, # callbacks for this fit only
                   reset_opt: bool = False,  # make a new optimizer (fresh Adam statistics) first
                   start_epoch: int = 0,     # resume at this epoch: the schedule continues where it was
-                  checkpoint: str | None = None): # a path: save the training state after every epoch, and resume from it
+                  checkpoint: str | None = None, # a path: save the training state after every epoch, and resume from it
+                  layer_decay: float | None = None): # instead of a slice: group g of n peaks at `lr_max * layer_decay**(n-1-g)` (`lr_max` a number)
     "Fit `n_epoch` epochs with the 1cycle policy: per-group lr `lr_max/div → lr_max → lr_max/div_final`, momentum `moms`."
     n_epoch = check_int(n_epoch, 'n_epoch', 1)
-    phase = Phase(None, n_epoch, self.lr if lr_max is None else lr_max, dict(div=div, div_final=div_final, pct_start=pct_start))
+    lr_max = layer_decay_spec(self.lr if lr_max is None else lr_max, layer_decay, 'lr_max')   # a `LayerDecay` spec when `layer_decay` is given
+    phase = Phase(None, n_epoch, lr_max, dict(div=div, div_final=div_final, pct_start=pct_start))
     self.fit_phases([phase], checkpoint=checkpoint, start_epoch=start_epoch, wd=wd, moms=moms, cbs=cbs, reset_opt=reset_opt)
 
 # %% ../nbs/05_fine_tune.ipynb #46719469
+class _Default(float):
+    "A default that `is` tells apart from the same number passed on purpose; shown as the number."
+    def __repr__(self): return f"{float(self):g}"
+_lr_mult = _Default(100)      # the default `lr_mult`: with `layer_decay`, only an `lr_mult` given on purpose is an error
+
 def fine_tune_phases(epochs: int,              # epochs of phase 2 (everything trains)
                      base_lr: float = 2e-3,    # the head's peak lr in phase 1; phase 2 peaks at half of it
                      freeze_epochs: int = 1,   # epochs of phase 1 (head only)
-                     lr_mult: float = 100,     # in phase 2 the earliest group's lr is the head's divided by this
+                     lr_mult: float = _lr_mult, # in phase 2 the earliest group's lr is the head's divided by this (default 100)
                      pct_start: float = 0.3,   # phase 2's warm-up fraction
-                     div: float = 5.0          # phase 2 starts at its peak lr divided by this
+                     div: float = 5.0,         # phase 2 starts at its peak lr divided by this
+                     layer_decay: float | None = None # instead of `lr_mult`: phase 2's group g of n peaks at `base_lr/2 * layer_decay**(n-1-g)`
                     ) -> list[Phase]:
     "fastai's `fine_tune`: the head alone on a frozen body, then everything with discriminative lrs."
     epochs, base_lr = check_int(epochs, 'epochs', 1), check_pos(base_lr, 'base_lr')
+    if layer_decay is not None and lr_mult is not _lr_mult:
+        raise ValueError(f"layer_decay: given together with lr_mult={lr_mult!r}; pass one (both set how much slower the early groups learn)")
     freeze_epochs, lr_mult = check_int(freeze_epochs, 'freeze_epochs', 0), check_pos(lr_mult, 'lr_mult')
-    return [Phase(-1, freeze_epochs, slice(base_lr), dict(pct_start=0.99)),                                  # freeze()
-            Phase(0, epochs, slice(base_lr / 2 / lr_mult, base_lr / 2), dict(pct_start=pct_start, div=div))]  # unfreeze()
+    lr2 = slice(base_lr / 2 / lr_mult, base_lr / 2) if layer_decay is None else layer_decay_spec(base_lr / 2, layer_decay, 'base_lr')
+    return [Phase(-1, freeze_epochs, slice(base_lr), dict(pct_start=0.99)),                 # freeze()
+            Phase(0, epochs, lr2, dict(pct_start=pct_start, div=div))]                      # unfreeze()
 
 # %% ../nbs/05_fine_tune.ipynb #1c49e877
 @patch
@@ -129,14 +140,15 @@ def fine_tune(self: Learner,
               epochs: int,                  # epochs of phase 2, when everything trains
               base_lr: float = 2e-3,        # the head's peak lr in phase 1 (phase 2 peaks at half of it)
               freeze_epochs: int = 1,       # epochs of phase 1, when only the head (and normalization layers) train
-              lr_mult: float = 100,         # phase 2: the earliest group's lr is the head's divided by this
+              lr_mult: float = _lr_mult,    # phase 2: the earliest group's lr is the head's divided by this (default 100)
               pct_start: float = 0.3,       # phase 2's warm-up fraction
               div: float = 5.0,             # phase 2 starts at its peak lr divided by this
               cache_features: bool = False, # phase 1 on precomputed body features (needs `train_bn=False`, chapter 8)
               checkpoint: str | None = None, # a path: save after every epoch, resume from it (chapter 7)
+              layer_decay: float | None = None, # instead of `lr_mult`: phase 2's group g of n peaks at `base_lr/2 * layer_decay**(n-1-g)`
               **kwargs):                    # `div_final`, `wd`, `moms`, `cbs`, `reset_opt`, for both phases
     "fastai's transfer-learning recipe: `freeze_epochs` on the head alone, then `epochs` on everything with discriminative lrs."
-    phases = fine_tune_phases(epochs, base_lr, freeze_epochs, lr_mult, pct_start, div)
+    phases = fine_tune_phases(epochs, base_lr, freeze_epochs, lr_mult, pct_start, div, layer_decay)
     self.fit_phases(phases, cache_features=cache_features, checkpoint=checkpoint, **kwargs)
 
 # %% ../nbs/05_fine_tune.ipynb #5f1fbb67

@@ -16,6 +16,7 @@ from .learner import DataLoaders, Learner
 from .checkpoint import load_state, check_state_dict
 from .body_head import create_head, num_features
 from .vision import build_model, cut_model, splitter_for
+from .timm_models import is_timm_arch, create_timm_body
 from .data import load_image, valid_tfms
 from .checks import check_device
 
@@ -87,7 +88,8 @@ def model_from_meta(meta: dict, # the values of `vision_meta`: `arch` and `n_out
     cut = meta.get('cut')
     if isinstance(cut, str): raise ValueError(f"meta: the body was cut by the function {cut}; rebuild it with create_vision_model(cut=...)")
     w = meta.get('weights')
-    body = cut_model(build_model(meta['arch'], w is not None, w, load=False), cut, meta['arch'])
+    if is_timm_arch(meta['arch']): body = create_timm_body(meta['arch'], w is not None, w, cut, load=False)
+    else: body = cut_model(build_model(meta['arch'], w is not None, w, load=False), cut, meta['arch'])
     head = create_head(num_features(body), meta['n_out'], meta.get('lin_ftrs'), meta.get('ps', 0.5), meta.get('concat_pool', True))
     return nn.Sequential(body, head)
 
@@ -126,7 +128,7 @@ def load_learner(fname,              # file written by `Learner.export` (of a `v
     except ValueError as e: raise _bad_file(file, f"has weights that do not fit the model of its meta ({str(e).removeprefix('fname: ')})") from None
     model.load_state_dict(sd)
     cut = meta.get('cut')
-    splitter = splitter_for(meta['arch']) if cut is None else auto_splitter(3)
+    splitter = splitter_for(meta['arch'], meta.get('groups', 'stages')) if cut is None else auto_splitter(3)
     learn = Learner(DataLoaders([], vocab=vocab, info=info), model, splitter=splitter, device=device)
     learn.model.eval()
     learn.arch, learn.weights_name, learn.n_out = meta['arch'], meta.get('weights'), meta['n_out']

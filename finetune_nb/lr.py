@@ -5,12 +5,13 @@
 # %% ../nbs/01_discriminative_lr.ipynb #ef35a433
 from __future__ import annotations
 import math, numbers
+from typing import NamedTuple
 import numpy as np
 import torch
-from .checks import check_int, check_pos
+from .checks import check_int, check_pos, check_real
 
 # %% auto #0
-__all__ = ['even_mults', 'lr_range']
+__all__ = ['even_mults', 'layer_decay_lrs', 'LayerDecay', 'layer_decay_spec', 'lr_range']
 
 # %% ../nbs/01_discriminative_lr.ipynb #6b76fd75
 def even_mults(
@@ -24,14 +25,45 @@ def even_mults(
     step = (stop / start) ** (1 / (n - 1))
     return [start * step**i for i in range(n - 1)] + [stop]
 
+# %% ../nbs/01_discriminative_lr.ipynb #83dbd78e
+def layer_decay_lrs(
+    lr: float, # the head's (last group's) learning rate, a positive number
+    n: int, # how many parameter groups, at least 1
+    decay: float, # the factor from each group to the one before it, in (0, 1]
+    name: str = 'lr', # the argument name of `lr` in error messages
+) -> list[float]: # `lr * decay**(n-1-g)` for group `g`, earliest first
+    "One lr per group, geometric from the head down: group `g` of `n` gets `lr * decay**(n-1-g)`."
+    lr, n = check_pos(lr, name), check_int(n, 'n', 1)
+    decay = check_real(decay, 'layer_decay', 0., 1., lo_open=True)
+    return [lr * decay ** (n - 1 - g) for g in range(n)]
+
+# %% ../nbs/01_discriminative_lr.ipynb #fc32398d
+class LayerDecay(NamedTuple):
+    "An lr spec: the head's `lr`, and each earlier parameter group `decay` times the lr of the group after it."
+    lr: float     # the head's (last group's) learning rate
+    decay: float  # the factor from each group to the one before it, in (0, 1]
+
+def layer_decay_spec(
+    lr, # the lr spec the method got: a number when `decay` is given
+    decay: float | None, # the method's `layer_decay` argument; None: `lr` unchanged
+    name: str = 'lr', # the argument name of `lr` in error messages
+): # `lr` itself when `decay` is None, else `LayerDecay(lr, decay)`
+    "`LayerDecay(lr, decay)`, checked, when `decay` is given (`lr` must then be a number); `lr` unchanged when `decay` is None."
+    if decay is None: return lr
+    if isinstance(lr, (slice, list, tuple, np.ndarray, torch.Tensor)):
+        raise ValueError(f"layer_decay: given together with {name}={lr!r}; pass one: a number as {name} (the head's lr) "
+                         f"with layer_decay, or a slice or list without it")
+    return LayerDecay(check_pos(lr, name), check_real(decay, 'layer_decay', 0., 1., lo_open=True))
+
 # %% ../nbs/01_discriminative_lr.ipynb #279bc1aa
 def lr_range(
-    lr, # a number, `slice(stop)`, `slice(start, stop)` or a list of `n` numbers: the lr spec
+    lr, # a number, `slice(stop)`, `slice(start, stop)`, `LayerDecay(lr, decay)` or a list of `n` numbers: the lr spec
     n: int, # how many parameter groups
     name: str = 'lr', # the argument name used in error messages
 ) -> list[float]: # one learning rate per group, earliest first
-    "Expand the lr spec `lr` (number, `slice(stop)`, `slice(start, stop)` or list) into `n` per-group learning rates."
+    "Expand the lr spec `lr` (number, `slice(stop)`, `slice(start, stop)`, `LayerDecay` or list) into `n` per-group learning rates."
     n = check_int(n, 'n', 1)
+    if isinstance(lr, LayerDecay): return layer_decay_lrs(lr.lr, n, lr.decay, name)   # a tuple: before the lists
     if isinstance(lr, slice):
         if lr.step is not None: raise ValueError(f"{name}: a slice takes no step, got {lr!r}")
         if lr.stop is None: raise ValueError(f"{name}: a slice needs a stop (the head's lr), got {lr!r}")

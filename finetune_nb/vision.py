@@ -13,15 +13,16 @@ from torch import nn
 import torchvision
 from torchvision.models import WeightsEnum, get_model_builder, get_model_weights, get_weight, list_models
 from .params import auto_splitter
-from .body_head import num_features, head_sizes, create_head, stride_split, vgg_split, vit_split, swin_split, meta_shapes
+from .body_head import num_features, head_sizes, create_head, stride_split, vgg_split, vit_split, swin_split, meta_shapes, check_input_size
 from .learner import DataLoaders, Learner
+from .timm_models import is_timm_arch, resolve_timm, TimmWeights, timm_weights, build_timm_model, create_timm_body, timm_splitter
 from .checks import check_bool, check_int, check_real
 
 # %% auto #0
 __all__ = ['arch_families', 'classification_models', 'resolve_arch', 'get_weights', 'weights_name', 'weights_stats',
            'weights_info', 'weights_path', 'build_model', 'ImageNetToUnitNorm', 'body_before_pool', 'family_of',
            'cut_model', 'create_body', 'splitter_for', 'register_arch', 'create_vision_model', 'vision_meta',
-           'check_input_size', 'vision_learner']
+           'vision_learner']
 
 # %% ../nbs/11_vision.ipynb #823cf1d9
 def classification_models() -> list[str]: # names such as 'resnet18', sorted
@@ -41,9 +42,10 @@ def _registered(arch):
         if found: importlib.import_module(mod)          # only the package's own modules, never another name
     return (arch, *_custom_archs[arch]) if arch in _custom_archs else None
 
-def resolve_arch(arch, # a torchvision model name ('resnet18'), a name given to `register_arch`, or a model builder
+def resolve_arch(arch, # a torchvision model name ('resnet18'), a timm one ('timm/convnext_atto'), a name given to `register_arch`, or a model builder
                 ) -> tuple[str, callable]: # the canonical name and the builder
     "The `(name, builder)` of `arch`, a torchvision model name (`'resnet18'`), a name given to `register_arch`, or a model builder (`torchvision.models.resnet18`)."
+    if is_timm_arch(arch): return resolve_timm(arch)     # 'timm/<name>[.<tag>]': see nbs/11b_timm.ipynb
     reg = _registered(arch)
     if reg: return reg[:2]
     if isinstance(arch, str):
@@ -78,6 +80,7 @@ def get_weights(arch,                   # a model name or builder (see `resolve_
                 weights=None,           # a `WeightsEnum` member or its name ('DEFAULT', 'IMAGENET1K_V1', 'ResNet18_Weights.IMAGENET1K_V1'); default: `DEFAULT`
                ) -> WeightsEnum | None: # the weights, or None for a random initialization
     "The torchvision weights (a `WeightsEnum` member) for `arch`, or `None` for a random initialization."
+    if is_timm_arch(arch): return timm_weights(arch, pretrained, weights)   # a `TimmWeights`: timm's own, or a file
     name, builder = resolve_arch(arch)
     check_bool(pretrained, 'pretrained')
     if not pretrained:
@@ -96,16 +99,16 @@ def get_weights(arch,                   # a model name or builder (see `resolve_
     except KeyError: raise ValueError(f"weights: {name} has no weights {weights!r}; expected one of {choices}") from None
 
 # %% ../nbs/11_vision.ipynb #288d606b
-def weights_name(weights: WeightsEnum | None, # torchvision weights, or None
+def weights_name(weights: WeightsEnum | None, # torchvision weights (or `TimmWeights`), or None
                 ) -> str | None: # e.g. 'ResNet18_Weights.IMAGENET1K_V1'; None stays None
-    "The full name of torchvision `weights`, e.g. `'ResNet18_Weights.IMAGENET1K_V1'` (`None` stays `None`)."
-    return None if weights is None else f"{type(weights).__name__}.{weights.name}"
+    "The full name of torchvision `weights`, e.g. `'ResNet18_Weights.IMAGENET1K_V1'` (`None` stays `None`; timm's: `TimmWeights.name`)."
+    return None if weights is None else weights.name if isinstance(weights, TimmWeights) else f"{type(weights).__name__}.{weights.name}"
 
 # %% ../nbs/11_vision.ipynb #c467cf9f
 _imagenet_stats = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 
 def _as_weights(weights):
-    if weights is None or isinstance(weights, WeightsEnum): return weights
+    if weights is None or isinstance(weights, (WeightsEnum, TimmWeights)): return weights
     if isinstance(weights, str):
         try: return get_weight(weights)
         except (ValueError, KeyError): raise ValueError(f"weights: unknown torchvision weights {weights!r}; expected a full name such as 'ResNet18_Weights.IMAGENET1K_V1'") from None
@@ -164,6 +167,7 @@ def build_model(arch,                   # a model name or builder (see `resolve_
                 load: bool = True,      # False: the architecture `weights` need, with random weights (no file read)
                ) -> nn.Module:          # the complete torchvision model, classifier included
     "The complete torchvision model `arch` with its pretrained `weights` (see `get_weights`), loaded tensors-only; `load=False`: same architecture, random weights."
+    if is_timm_arch(arch): return build_timm_model(arch, pretrained, weights, load)
     name, builder = resolve_arch(arch)
     w = get_weights(arch, pretrained, weights)
     try: takes_weights = 'weights' in inspect.signature(builder).parameters
@@ -274,6 +278,7 @@ def create_body(arch,                   # a model name or builder (see `resolve_
                 cut=None,               # where to cut (see `cut_model`)
                ) -> nn.Module:          # the body, with its pretrained weights
     "The torchvision model `arch` with its `weights` (see `get_weights`), classifier cut off (see `cut_model`)."
+    if is_timm_arch(arch): return create_timm_body(arch, pretrained, weights, cut)
     _check_cut(cut)
     name, _ = resolve_arch(arch)
     return cut_model(build_model(arch, pretrained, weights), cut, name)
@@ -281,9 +286,11 @@ def create_body(arch,                   # a model name or builder (see `resolve_
 # %% ../nbs/11_vision.ipynb #613579e4
 for _f, _d in arch_families.items(): _d['splitter'] = {'vit': vit_split, 'swin': swin_split, 'vgg': vgg_split}.get(_f, stride_split)
 
-def splitter_for(arch, # a model name or builder
+def splitter_for(arch,                # a model name or builder
+                 groups: str = 'stages', # a timm arch's groups: 'stages' or 'blocks' (see `timm_splitter`)
                 ) -> callable: # a splitter: model -> list of parameter lists
     "The splitter given to `register_arch` for `arch`, else the one of `arch`'s family in `arch_families`; `auto_splitter(3)` for an architecture no family claims."
+    if is_timm_arch(arch) or groups != 'stages': return timm_splitter(groups, arch)   # refuses 'blocks' for other archs
     reg = _registered(arch)
     if reg and reg[2] is not None: return reg[2]
     fam = family_of(arch)
@@ -345,29 +352,19 @@ def vision_meta(arch,                     # a model name or builder (see `resolv
     return {'arch': name, 'n_out': n_out, 'weights': weights_name(w), 'cut': _cut_meta(cut), 'concat_pool': concat_pool,
             'lin_ftrs': None if lin_ftrs is None else list(lin_ftrs), 'ps': list(ps) if isinstance(ps, (list, tuple)) else ps}
 
-# %% ../nbs/11_vision.ipynb #74948bde
-def check_input_size(model: nn.Module,    # the whole model (body and head)
-                     size: int,           # side of the square RGB images it will get
-                     arch: str = 'the model'): # its name, for the message
-    "Raise a `ValueError` naming `size` when `model` cannot take `size`x`size` RGB images (a forward pass on the meta device)."
-    try: meta_shapes([model], size)
-    except NotImplementedError: return           # an operation without a meta kernel: nothing can be said in advance
-    except Exception as e:
-        why = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ValueError(f"size: {arch} cannot take {size}x{size} images ({why}); use larger images, e.g. size=224") from None
-
 # %% ../nbs/11_vision.ipynb #a7396a98
 def vision_learner(dls: DataLoaders,               # the data; `dls.c` (the number of classes) is the default `n_out`
                    arch,                           # a model name or builder (see `resolve_arch`)
                    n_out: int | None = None,       # number of outputs (default `dls.c`)
                    pretrained: bool = True,        # start from pretrained weights, with the body frozen
-                   weights: str | WeightsEnum | None = None, # which weights (see `get_weights`); default: `DEFAULT`
+                   weights: str | WeightsEnum | None = None, # which weights (see `get_weights`; a timm arch's: a local state-dict file); default: `DEFAULT`
                    cut: int | Callable | None = None, # where to cut the body (see `cut_model`)
                    splitter: Callable | None = None, # default: the family's (`splitter_for`), `auto_splitter(3)` with a `cut`
                    concat_pool: bool = True,       # the head's pooling (see `create_head`)
                    lin_ftrs: list[int] | None = None, # the head's hidden sizes (default `[512]`)
                    ps=0.5,                         # the head's dropout
                    label_smoothing: float = 0.,    # `nn.CrossEntropyLoss(label_smoothing=...)` as the loss; 0: the Learner's default loss
+                   groups: str = 'stages',         # a timm arch's parameter groups: 'stages' (3) or 'blocks' (one per timm block)
                    **learner_kwargs,               # passed on to `Learner`: `loss_func`, `opt_func`, `lr`, `metrics`, `cbs`, `path`, `wd`, `train_bn`, ...
                   ) -> Learner:                    # with `arch`, `weights_name`, `n_out` and `meta` recorded
     "A `Learner` for `nn.Sequential(body, head)`: `arch`'s pretrained body and a new head; frozen when `pretrained`; `learner_kwargs` go to `Learner`."
@@ -376,18 +373,19 @@ def vision_learner(dls: DataLoaders,               # the data; `dls.c` (the numb
     if n_out is None: raise ValueError("n_out: not given, and dls.c is unknown (the DataLoaders has no vocab); pass n_out")
     check_int(n_out, 'n_out', 1)
     if splitter is not None and not callable(splitter): raise TypeError(f"splitter: expected a callable model -> list of parameter lists, got {type(splitter).__name__}")
+    if splitter is not None and groups != 'stages': raise ValueError(f"groups: {groups!r} given together with a splitter; pass one")
     if check_real(label_smoothing, 'label_smoothing', 0., 1.):
         if learner_kwargs.get('loss_func') is not None:
             raise ValueError("label_smoothing: given together with loss_func; pass one: label_smoothing makes the loss nn.CrossEntropyLoss(label_smoothing=...)")
         learner_kwargs['loss_func'] = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
     name, _ = resolve_arch(arch)
-    w = get_weights(arch, pretrained, weights)
+    w, group_split = get_weights(arch, pretrained, weights), splitter_for(name, groups)   # both checked before the model is built
     model = create_vision_model(arch, n_out, pretrained, weights, cut, concat_pool, lin_ftrs, ps)
     size = dls.info.get('size')
     if isinstance(size, int) and not isinstance(size, bool): check_input_size(model, size, name)
-    if splitter is None: splitter = splitter_for(name) if cut is None else auto_splitter(3)
+    if splitter is None: splitter = group_split if cut is None else auto_splitter(3)
     learn = Learner(dls, model, splitter=splitter, **learner_kwargs)
     if pretrained: learn.freeze()                # as fastai: a pretrained body starts frozen
     learn.arch, learn.weights_name, learn.n_out = name, weights_name(w), n_out
-    learn.meta.update(vision_meta(arch, n_out, weights_name(w), cut, concat_pool, lin_ftrs, ps))
+    learn.meta.update(vision_meta(arch, n_out, weights_name(w), cut, concat_pool, lin_ftrs, ps), **({} if groups == 'stages' else {'groups': groups}))
     return learn
