@@ -15,6 +15,7 @@ from torchvision.transforms import v2
 from PIL import Image
 from .learner import DataLoaders
 from .checks import check_int, check_real
+from .presize import presize_settings, presized_datasets, default_num_workers
 
 # %% auto #0
 __all__ = ['imagenet_stats', 'image_extensions', 'norm_stats', 'train_tfms', 'valid_tfms', 'get_image_files', 'load_image',
@@ -107,11 +108,14 @@ def get_image_files(path, # the folder to search
     return sorted(res)
 
 # %% ../nbs/12_data.ipynb #538c2169
-def load_image(path, # an image file
+def load_image(path,         # an image file
+               presize=None, # a JPEG is decoded at the smallest DCT scale keeping both sides >= `presize` (None: full size)
               ) -> Image.Image: # in RGB mode
-    "Open the image at `path` as an RGB PIL image; a missing or unreadable file raises `ValueError` naming it."
+    "Open the image at `path` as an RGB PIL image (a JPEG at reduced size with `presize`); a missing or unreadable file raises `ValueError` naming it."
     try:
-        with Image.open(path) as im: return im.convert('RGB')
+        with Image.open(path) as im:
+            if presize: im.draft('RGB', (presize, presize))
+            return im.convert('RGB')
     except Exception as e: raise ValueError(f"could not read image {path}: {e}") from e
 
 # %% ../nbs/12_data.ipynb #6f4e39f7
@@ -165,9 +169,7 @@ def _classes(path, arg='path'):
 
 def _flatten(classes, vocab):
     "The files of a `classes` dict and their labels (indices into `vocab`)."
-    files = [f for c in vocab for f in classes[c]]
-    labels = [i for i, c in enumerate(vocab) for _ in classes[c]]
-    return files, labels
+    return [f for c in vocab for f in classes[c]], [i for i, c in enumerate(vocab) for _ in classes[c]]
 
 def _folder_split(path, train, valid, valid_pct, seed):
     "`(vocab, (train files, labels), (valid files, labels))` of the image folder `path` (see `image_folder_dls` for the layouts)."
@@ -193,8 +195,8 @@ def _folder_split(path, train, valid, valid_pct, seed):
 
 # %% ../nbs/12_data.ipynb #e810c090
 def _loaders(train_ds, valid_ds, bs, val_bs, num_workers, drop_last=None):
-    "The training and validation `DataLoader`s over two datasets."
-    pin = torch.cuda.is_available()
+    "The training and validation `DataLoader`s over two datasets (`num_workers=None`: `default_num_workers` for the training set)."
+    pin, num_workers = torch.cuda.is_available(), default_num_workers(len(train_ds)) if num_workers is None else num_workers
     if drop_last is None: drop_last = len(train_ds) > bs
     train = DataLoader(train_ds, batch_size=bs, shuffle=True, drop_last=drop_last, num_workers=num_workers, pin_memory=pin)
     valid = DataLoader(valid_ds, batch_size=val_bs, shuffle=False, num_workers=num_workers, pin_memory=pin)
@@ -215,7 +217,9 @@ def image_folder_dls(path,                       # folder with `<class>/` subfol
                      scale=(0.35, 1.0),          # training: area fraction range of `RandomResizedCrop`
                      flip: bool = True,          # training: random horizontal flips
                      val_bs: int | None = None,  # validation batch size (default `2*bs`)
-                     num_workers: int = 0,       # processes reading images (0: the main process)
+                     num_workers: int | None = None, # processes reading images (0: the main process; None: `default_num_workers`)
+                     presize=None,               # JPEGs decoded to this short side (None: `2*size`; False: full size), see `PresizedImageDataset`
+                     cache=None,                 # cache of decoded images (None: if they fit; False: none; True or GiB: up to a budget), see `cache_budget`
                     ) -> DataLoaders:            # with `vocab` (the class folders) and `info` (the preprocessing)
     "`DataLoaders` for the images in `path/<class>/*` (seeded `valid_pct` split) or `path/train/<class>/*` + `path/valid/<class>/*`."
     # check every argument before reading anything
@@ -223,7 +227,8 @@ def image_folder_dls(path,                       # folder with `<class>/` subfol
     size, bs = check_int(size, 'size', 1), check_int(bs, 'bs', 1)
     val_bs = bs * 2 if val_bs is None else check_int(val_bs, 'val_bs', 1)
     valid_pct, seed = check_real(valid_pct, 'valid_pct', 0., 1., lo_open=True, hi_open=True), check_int(seed, 'seed', 0)
-    num_workers = check_int(num_workers, 'num_workers', 0)
+    if num_workers is not None: num_workers = check_int(num_workers, 'num_workers', 0)
+    presize, budget, whole = presize_settings(size, presize, cache)
     if resize is not None: resize = check_int(resize, 'resize', 1)
     if not (isinstance(scale, Sequence) and len(scale) == 2 and all(isinstance(o, numbers.Real) for o in scale)
             and 0 < scale[0] <= scale[1] <= 1): raise ValueError(f"scale: expected (min, max) with 0 < min <= max <= 1, got {scale!r}")
@@ -240,8 +245,9 @@ def image_folder_dls(path,                       # folder with `<class>/` subfol
     if not path.is_dir(): raise ValueError(f"path: {path} is not a folder")
     vocab, (tr_files, tr_labels), (va_files, va_labels) = _folder_split(path, train, valid, valid_pct, seed)
     info = {'size': size, 'resize': resize, 'mean': mean, 'std': std}
-    train_ds = ImageListDataset(tr_files, tr_labels, train_tfms(size, mean, std, scale=scale, flip=flip))
-    valid_ds = ImageListDataset(va_files, va_labels, valid_tfms(info))
+    tr_tfm, va_tfm = train_tfms(size, mean, std, scale=scale, flip=flip), valid_tfms(info)
+    if presize: train_ds, valid_ds = presized_datasets((tr_files, tr_labels, tr_tfm), (va_files, va_labels, va_tfm), presize, resize, budget, whole)
+    else: train_ds, valid_ds, info['presize'] = ImageListDataset(tr_files, tr_labels, tr_tfm), ImageListDataset(va_files, va_labels, va_tfm), False
     return DataLoaders(*_loaders(train_ds, valid_ds, bs, val_bs, num_workers), vocab=vocab, info=info)
 
 # %% ../nbs/12_data.ipynb #8085412e

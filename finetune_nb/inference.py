@@ -18,6 +18,7 @@ from .body_head import create_head, num_features
 from .vision import build_model, cut_model, splitter_for
 from .timm_models import is_timm_arch, create_timm_body
 from .data import load_image, valid_tfms
+from .presize import valid_presize
 from .checks import check_device
 
 # %% auto #0
@@ -152,7 +153,7 @@ def predict_image(self: Learner,
         if img.ndim != 3: raise ValueError(f"img: expected one transformed image of shape (channels, height, width), got shape {tuple(img.shape)}")
         return self.predict(img)
     if isinstance(img, (str, os.PathLike)):
-        try: img = load_image(img)
+        try: img = load_image(img, valid_presize(self.dls.info))   # JPEGs decoded as the validation loader does
         except ValueError as e: raise ValueError(f"img: {e}") from None
     elif isinstance(img, Image.Image): img = img.convert('RGB')
     else: raise TypeError(f"img: expected an image file path, a PIL image or a (C, H, W) tensor, got {type(img).__name__}")
