@@ -74,8 +74,12 @@ class EMA(Callback):
         if self.averaged is None or self._src is not m:
             self.averaged, self._src = AveragedModel(m, multi_avg_fn=get_ema_multi_avg_fn(self.decay), use_buffers=self.use_buffers), m
         if self._pending is not None: self.averaged.load_state_dict(self._pending); self._pending = None
-    def before_batch(self): self._cancelled = False
-    def after_cancel_step(self): self._cancelled = True
+    def before_batch(self):
+        "No step cancelled yet."
+        self._cancelled = False
+    def after_cancel_step(self):
+        "A callback cancelled this step: the weights did not move, no update."
+        self._cancelled = True
     def after_step(self):
         "Fold the new weights into the average (not after a cancelled step; an accumulating batch never gets here)."
         if not self._cancelled: self.averaged.update_parameters(self._src)
@@ -91,7 +95,9 @@ class EMA(Callback):
     def after_validate(self):
         "Put the trained weights back."
         if self._trained is not None: self.learn.model, self._trained = self._trained, None
-    def cleanup_fit(self): self.after_validate()
+    def cleanup_fit(self):
+        "However the fit ended, the trained weights are back in `learn.model`."
+        self.after_validate()
 
     @contextmanager
     def apply(self):
