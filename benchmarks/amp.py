@@ -26,7 +26,7 @@ Run from the repository root: `python benchmarks/amp.py` (`--quick` for a smoke 
 from __future__ import annotations
 import copy, statistics, time
 
-from common import alternate, arg_parser, machine, met, parse_args, plain_adamw, resnet_body_head, splitter  # first: it puts the repo on sys.path
+from common import Batches, alternate, arg_parser, machine, met, parse_args, plain_adamw, resnet_body_head, splitter  # first: it puts the repo on sys.path
 
 import torch
 from torch import nn
@@ -35,18 +35,6 @@ from finetune_nb.learner import DataLoaders, Learner
 
 GOAL = 0.95
 DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
-
-
-class Batches:
-    "`n_steps` batches cycling over a few fixed random batches that already live on `device`."
-    def __init__(self, n_steps, bs, size, device, n_distinct=4, n_out=10):
-        g = torch.Generator().manual_seed(0)
-        self.n_steps = n_steps
-        self.xs = [torch.randn(bs, 3, size, size, generator=g).to(device) for _ in range(n_distinct)]
-        self.ys = [torch.randint(0, n_out, (bs,), generator=g).to(device) for _ in range(n_distinct)]
-    def __len__(self): return self.n_steps
-    def __iter__(self):
-        for i in range(self.n_steps): yield self.xs[i % len(self.xs)], self.ys[i % len(self.ys)]
 
 
 def sync(device):

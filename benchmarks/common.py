@@ -98,6 +98,18 @@ class FitTimer(Callback):
 
 # --- models and data -----------------------------------------------------------------------------
 
+class Batches:
+    "`n_steps` batches cycling over a few fixed random batches that already live on `device`."
+    def __init__(self, n_steps, bs, size, device, n_distinct=4, n_out=10):
+        g = torch.Generator().manual_seed(0)
+        self.n_steps = n_steps
+        self.xs = [torch.randn(bs, 3, size, size, generator=g).to(device) for _ in range(n_distinct)]
+        self.ys = [torch.randint(0, n_out, (bs,), generator=g).to(device) for _ in range(n_distinct)]
+    def __len__(self): return self.n_steps
+    def __iter__(self):
+        for i in range(self.n_steps): yield self.xs[i % len(self.xs)], self.ys[i % len(self.ys)]
+
+
 def resnet_body_head(n_out: int, arch: str = 'resnet18', seed: int = 0, small_input: bool = True) -> nn.Sequential:
     """torchvision's `arch` (a resnet, random weights) as `nn.Sequential(body, head)`: body = everything before the
     average pool, head = pool -> flatten -> linear(`n_out`). `small_input` adapts the stem to 32 px images
