@@ -40,7 +40,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision.datasets import ImageFolder
 
-from finetune_nb.data import image_folder_dls, train_tfms, valid_tfms
+from finetune_nb.data import image_folder_dls
+from finetune_nb.preprocess import train_tfms, valid_tfms
 
 GOALS = {'steady': 2.5, 'first': 1.5}
 

@@ -37,7 +37,8 @@ import torch
 from PIL import Image
 
 from finetune_nb.learner import set_seed
-from finetune_nb.data import few_shot_split, digits_stats, image_folder_dls, train_tfms, ImageListDataset
+from finetune_nb.data import few_shot_split, digits_stats, image_folder_dls, ImageListDataset
+from finetune_nb.preprocess import train_tfms
 from finetune_nb.presize import PresizedImageDataset
 from finetune_nb.demo import demo_learner, digits_body
 from finetune_nb.vision import vision_learner

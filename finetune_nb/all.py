@@ -23,6 +23,7 @@ from .distributed import *
 from .body_head import *
 from .vision import *
 from .timm_models import *
+from .preprocess import *
 from .data import *
 from .presize import *
 from .inference import *
@@ -30,5 +31,5 @@ from .interpret import *
 from .demo import *
 from .cli import *
 from .checks import *
-__all__ = [n for m in 'params lr schedule callbacks learner fine_tune lr_find checkpoint frozen recipe compile distributed body_head vision timm_models data presize inference interpret demo cli checks'.split()
+__all__ = [n for m in 'params lr schedule callbacks learner fine_tune lr_find checkpoint frozen recipe compile distributed body_head vision timm_models preprocess data presize inference interpret demo cli checks'.split()
            for n in importlib.import_module(f'finetune_nb.{m}').__all__]

@@ -11,88 +11,16 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
-from torchvision.transforms import v2
 from PIL import Image
 from .learner import DataLoaders
 from .checks import check_int, check_real
+from .preprocess import imagenet_stats, norm_stats, train_tfms, valid_tfms, preprocess_info, _check_stats
 from .presize import presize_settings, presized_datasets, default_num_workers
 
 # %% auto #0
-__all__ = ['imagenet_stats', 'image_extensions', 'norm_stats', 'train_tfms', 'valid_tfms', 'get_image_files', 'load_image',
-           'ImageListDataset', 'stratified_split', 'image_folder_dls', 'digits_stats', 'TensorImageDataset',
-           'digits_source_dls', 'few_shot_split', 'digits_target_dls', 'denormalize', 'show_images']
-
-# %% ../nbs/12_data.ipynb #45b9613a
-def _check_stats(mean, std):
-    "Check a pair of per-channel normalization statistics (3 numbers each, `std` > 0); return them as lists of floats."
-    if (mean is None) != (std is None): raise ValueError(f"{'std' if std is None else 'mean'}: pass both `mean` and `std`, or neither")
-    res = []
-    for name, v in (('mean', mean), ('std', std)):
-        if isinstance(v, (str, bytes)) or not hasattr(v, '__len__') or len(v) != 3:
-            raise ValueError(f"{name}: expected 3 numbers (one per RGB channel), got {v!r}")
-        try: v = [float(o) for o in v]
-        except (TypeError, ValueError): raise ValueError(f"{name}: expected 3 numbers (one per RGB channel), got {v!r}") from None
-        res.append(v)
-    if any(s <= 0 for s in res[1]): raise ValueError(f"std: expected positive values, got {res[1]}")
-    return res
-
-# %% ../nbs/12_data.ipynb #a80366bd
-imagenet_stats = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-
-# %% ../nbs/12_data.ipynb #72c84dfd
-def _weights_transforms(weights):
-    "The preprocessing transform of torchvision `weights` (a `WeightsEnum` member or its name)."
-    if isinstance(weights, str):
-        from torchvision.models import get_weight
-        try: weights = get_weight(weights)
-        except (ValueError, KeyError, AttributeError) as e:
-            raise ValueError(f"weights: unknown torchvision weights {weights!r} ({e})") from None
-    tfm = getattr(weights, 'transforms', None)
-    tfm = tfm() if callable(tfm) else None
-    if tfm is None or not hasattr(tfm, 'mean') or not hasattr(tfm, 'std'):
-        raise TypeError(f"weights: expected torchvision image-classification weights such as "
-                        f"ResNet18_Weights.DEFAULT, got {weights!r}")
-    return tfm
-
-def norm_stats(mean=None,    # 3 per-channel means (with `std`), overriding the rest
-               std=None,     # 3 per-channel standard deviations (with `mean`)
-               weights=None, # torchvision weights (a member or its name) whose statistics to use
-              ) -> tuple[list[float], list[float]]: # `(mean, std)` as lists of floats
-    "Per-channel `(mean, std)`: the ones given, else those of torchvision `weights`, else ImageNet's."
-    if mean is not None or std is not None: return tuple(_check_stats(mean, std))
-    if weights is not None:
-        tfm = _weights_transforms(weights)
-        return tuple(_check_stats(tfm.mean, tfm.std))
-    return tuple(_check_stats(*imagenet_stats))
-
-# %% ../nbs/12_data.ipynb #b2cbeb79
-def _to_tensor(mean, std):
-    return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std), v2.ToPureTensor()]
-
-def train_tfms(size: int = 224,     # side of the square output images
-               mean=None,          # per-channel normalization (default: ImageNet's, see `norm_stats`)
-               std=None,           # per-channel standard deviations (with `mean`)
-               scale=(0.35, 1.0),  # area fraction range of the random crop (fastai's `min_scale=0.35`)
-               flip: bool = True,  # random horizontal flips
-              ) -> v2.Compose:     # PIL image -> normalized float tensor (3, size, size)
-    "Training transform: random resized crop to `size` (area fraction in `scale`), optional horizontal flip, normalize."
-    size = check_int(size, 'size', 1)
-    mean, std = norm_stats(mean, std)
-    tfms = [v2.RandomResizedCrop(size, scale=tuple(scale), antialias=True)]
-    if flip: tfms.append(v2.RandomHorizontalFlip())
-    return v2.Compose(tfms + _to_tensor(mean, std))
-
-# %% ../nbs/12_data.ipynb #bb5a2031
-def valid_tfms(info: Mapping, # `{'size', 'resize', 'mean', 'std'}`, as in `DataLoaders.info` (`resize` defaults to `size`)
-              ) -> v2.Compose: # PIL image -> normalized float tensor (3, size, size)
-    "Validation/inference transform rebuilt from `info` (`size`, `resize`, `mean`, `std`): resize, center crop, normalize."
-    if not isinstance(info, Mapping): raise TypeError(f"info: expected a dict, got {type(info).__name__}")
-    for k in ('size', 'mean', 'std'):
-        if k not in info: raise ValueError(f"info: missing key {k!r} (expected 'size', 'resize', 'mean', 'std')")
-    size = check_int(info['size'], "info['size']", 1)
-    resize = check_int(info.get('resize') or size, "info['resize']", 1)
-    mean, std = _check_stats(info['mean'], info['std'])
-    return v2.Compose([v2.Resize(resize, antialias=True), v2.CenterCrop(size)] + _to_tensor(mean, std))
+__all__ = ['image_extensions', 'get_image_files', 'load_image', 'ImageListDataset', 'stratified_split', 'image_folder_dls',
+           'digits_stats', 'TensorImageDataset', 'digits_source_dls', 'few_shot_split', 'digits_target_dls',
+           'denormalize', 'show_images']
 
 # %% ../nbs/12_data.ipynb #54eb860b
 image_extensions = ('.bmp', '.gif', '.jpeg', '.jpg', '.png', '.tif', '.tiff', '.webp')
@@ -212,8 +140,10 @@ def image_folder_dls(path,                       # folder with `<class>/` subfol
                      valid: str | None = None,   # name of the validation folder (default: `valid`, else `val`)
                      mean=None,                  # per-channel normalization means (default: from `weights`, else ImageNet's)
                      std=None,                   # per-channel standard deviations (with `mean`)
-                     weights=None,               # torchvision weights (or their name) whose statistics and resize ratio to use
-                     resize: int | None = None,  # validation: short side before the center crop (default `size/0.875`)
+                     weights=None,               # torchvision weights (or their name) or timm weights whose preprocessing to use, see `preprocess_info`
+                     resize: int | None = None,  # validation: resize target before the center crop (default: the weights' ratio, else `size/0.875`)
+                     interpolation: str | None = None, # resampling filter, one of `interpolations` (default: the weights', else 'bilinear')
+                     crop_mode: str | None = None,     # validation's crop, one of `crop_modes` (default: the weights', else 'center')
                      scale=(0.35, 1.0),          # training: area fraction range of `RandomResizedCrop`
                      flip: bool = True,          # training: random horizontal flips
                      val_bs: int | None = None,  # validation batch size (default `2*bs`)
@@ -229,25 +159,17 @@ def image_folder_dls(path,                       # folder with `<class>/` subfol
     valid_pct, seed = check_real(valid_pct, 'valid_pct', 0., 1., lo_open=True, hi_open=True), check_int(seed, 'seed', 0)
     if num_workers is not None: num_workers = check_int(num_workers, 'num_workers', 0)
     presize, budget, whole = presize_settings(size, presize, cache)
-    if resize is not None: resize = check_int(resize, 'resize', 1)
     if not (isinstance(scale, Sequence) and len(scale) == 2 and all(isinstance(o, numbers.Real) for o in scale)
             and 0 < scale[0] <= scale[1] <= 1): raise ValueError(f"scale: expected (min, max) with 0 < min <= max <= 1, got {scale!r}")
-    mean, std = norm_stats(mean, std, weights)
-    if resize is None:
-        ratio = 1 / 0.875
-        if weights is not None:
-            tfm = _weights_transforms(weights)
-            crop, rsz = getattr(tfm, 'crop_size', None), getattr(tfm, 'resize_size', None)
-            if crop and rsz: ratio = rsz[0] / crop[0]
-        resize = max(round(size * ratio), size)
+    info = preprocess_info(size, resize, mean, std, weights, interpolation, crop_mode)
     path = Path(path)
     if not path.exists(): raise ValueError(f"path: {path} does not exist")
     if not path.is_dir(): raise ValueError(f"path: {path} is not a folder")
     vocab, (tr_files, tr_labels), (va_files, va_labels) = _folder_split(path, train, valid, valid_pct, seed)
-    info = {'size': size, 'resize': resize, 'mean': mean, 'std': std}
-    tr_tfm, va_tfm = train_tfms(size, mean, std, scale=scale, flip=flip), valid_tfms(info)
-    if presize: train_ds, valid_ds = presized_datasets((tr_files, tr_labels, tr_tfm), (va_files, va_labels, va_tfm), presize, resize, budget, whole)
-    else: train_ds, valid_ds, info['presize'] = ImageListDataset(tr_files, tr_labels, tr_tfm), ImageListDataset(va_files, va_labels, va_tfm), False
+    tr_tfm = train_tfms(size, info['mean'], info['std'], scale=scale, flip=flip, interpolation=info['interpolation'])
+    tr, va = (tr_files, tr_labels, tr_tfm), (va_files, va_labels, valid_tfms(info))
+    if presize: train_ds, valid_ds = presized_datasets(tr, va, presize, info, budget, whole)
+    else: train_ds, valid_ds, info['presize'] = ImageListDataset(*tr), ImageListDataset(*va), False
     return DataLoaders(*_loaders(train_ds, valid_ds, bs, val_bs, num_workers), vocab=vocab, info=info)
 
 # %% ../nbs/12_data.ipynb #8085412e

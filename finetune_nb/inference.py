@@ -17,7 +17,8 @@ from .checkpoint import load_state, check_state_dict
 from .body_head import create_head, num_features
 from .vision import build_model, cut_model, splitter_for
 from .timm_models import is_timm_arch, create_timm_body
-from .data import load_image, valid_tfms
+from .data import load_image
+from .preprocess import valid_tfms
 from .presize import valid_presize
 from .checks import check_device
 

@@ -13,18 +13,16 @@ from torch.utils.data import Dataset
 import torchvision.transforms.v2.functional as TF
 from PIL import Image
 from .checks import check_bool, check_int, check_pos
+from .preprocess import eval_resize, resized_size, interpolations, crop_modes, _check_choice
 
 # %% auto #0
 __all__ = ['ImageCache', 'PresizedImageDataset', 'cache_budget', 'default_num_workers', 'valid_presize', 'presize_settings',
            'presized_datasets']
 
 # %% ../nbs/12a_presize.ipynb #fa175ce5
-def _presized_size(w, h, presize, exact=False):
-    "`(w, h)` after the presize step: short side `presize` when above it (or always, with `exact`), rounded as torchvision's `Resize(presize)`."
-    short, long = min(w, h), max(w, h)
-    if short == presize or (short < presize and not exact): return w, h
-    new_long = int(presize * long / short)
-    return (presize, new_long) if w <= h else (new_long, presize)
+def _presized_size(w, h, presize):
+    "`(w, h)` after the training presize step: short side `presize` when above it, rounded as torchvision's `Resize(presize)`."
+    return (w, h) if min(w, h) <= presize else resized_size(w, h, presize)
 
 # %% ../nbs/12a_presize.ipynb #097cc174
 class ImageCache:
@@ -60,12 +58,12 @@ class ImageCache:
         return int(self.filled.sum())
 
 # %% ../nbs/12a_presize.ipynb #31b6f759
-def _header_shape(f, presize, exact):
+def _header_shape(f, presize, exact, crop_mode='center'):
     "`(height, width)` of image file `f` after `PresizedImageDataset`'s decode and presize step, read from its header; None if unreadable."
     try:
         with Image.open(f) as im:
             im.draft('RGB', (presize, presize))
-            w, h = _presized_size(*im.size, presize, exact)
+            w, h = resized_size(*im.size, presize, crop_mode) if exact else _presized_size(*im.size, presize)
             return h, w
     except Exception: return None
 
@@ -77,11 +75,15 @@ class PresizedImageDataset(Dataset):
                  labels,               # one integer label per file
                  tfm=None,             # applied to each `(3, H, W)` uint8 tensor; None returns the tensor itself
                  presize: int = 448,   # short side the images are decoded and shrunk to (when larger)
-                 exact: bool = False,  # resize every image to a short side of exactly `presize`, as `Resize(presize)` (validation)
+                 exact: bool = False,  # resize every image by validation's resize step to `presize` (`eval_resize`)
+                 interpolation: str = 'bilinear', # resampling of the resize steps, one of `interpolations`
+                 crop_mode: str = 'center',       # with `exact`: validation's crop mode, one of `crop_modes`
                 ):
         if len(files) != len(labels): raise ValueError(f"labels: expected {len(files)} labels, got {len(labels)}")
         self.files, self.labels, self.tfm = [Path(f) for f in files], [int(l) for l in labels], tfm
         self.presize, self.exact = check_int(presize, 'presize', 1), check_bool(exact, 'exact')
+        self.interpolation = _check_choice(interpolation, 'interpolation', interpolations)
+        self.crop_mode = _check_choice(crop_mode, 'crop_mode', crop_modes)
         self.cache = None
     def __len__(self): return len(self.files)
     def read(self, i) -> torch.Tensor:
@@ -93,10 +95,11 @@ class PresizedImageDataset(Dataset):
                 im.load()
                 img = im if im.mode == 'RGB' else im.convert('RGB')
         except Exception as e: raise ValueError(f"could not read image {f}: {e}") from e
-        if self.exact: img = TF.resize(img, [p])           # validation: what `valid_tfms`' Resize does, on the PIL image
+        if self.exact: img = eval_resize(img, p, self.interpolation, self.crop_mode)  # validation: `valid_tfms`' resize, on the PIL image
         x = torch.from_numpy(np.array(img)).permute(2, 0, 1)
         w, h = _presized_size(x.shape[2], x.shape[1], p)
-        return x if (h, w) == tuple(x.shape[1:]) else TF.resize(x, [h, w], antialias=True)
+        if (h, w) == tuple(x.shape[1:]): return x
+        return TF.resize(x, [h, w], interpolation=TF.InterpolationMode(self.interpolation), antialias=True)
     def __getitem__(self, i):
         x = None if self.cache is None else self.cache[i]
         if x is None:
@@ -110,7 +113,7 @@ class PresizedImageDataset(Dataset):
         "Set up an `ImageCache` of at most `budget` bytes for the images (sizes read from their headers); returns its size in bytes."
         shapes, total = [], 0
         for f in self.files:
-            shapes.append(_header_shape(f, self.presize, self.exact))
+            shapes.append(_header_shape(f, self.presize, self.exact, self.crop_mode))
             total += 0 if shapes[-1] is None else shapes[-1][0] * shapes[-1][1] * 3
             if whole and total > budget: shapes = []; break
         self.cache = ImageCache(shapes, budget) if shapes and budget > 0 else None
@@ -166,12 +169,13 @@ def presize_settings(size: int, # side of the images fed to the model
 
 def presized_datasets(train, valid,     # `(files, labels, tfm)` of the training and the validation set
                       presize: int,     # training: short side of the decoded images (when larger)
-                      resize: int,      # validation: short side of every image (`valid_tfms`' resize)
+                      info: Mapping,    # validation: the preprocessing (`resize`, `interpolation`, `crop_mode`), as `DataLoaders.info`
                       budget: int = 0,  # bytes the caches may take together (training set first)
                       whole: bool = True, # cache each set whole or not at all
                      ) -> tuple[PresizedImageDataset, PresizedImageDataset]: # training and validation datasets
     "The training and validation `PresizedImageDataset`s of `image_folder_dls`, cached within `budget` bytes."
-    train_ds = PresizedImageDataset(*train, presize=presize)
-    valid_ds = PresizedImageDataset(*valid, presize=resize, exact=True)
+    interp, crop_mode = info.get('interpolation', 'bilinear'), info.get('crop_mode', 'center')
+    train_ds = PresizedImageDataset(*train, presize=presize, interpolation=interp)
+    valid_ds = PresizedImageDataset(*valid, presize=info['resize'], exact=True, interpolation=interp, crop_mode=crop_mode)
     valid_ds.cache_images(budget - train_ds.cache_images(budget, whole), whole)
     return train_ds, valid_ds

@@ -13,6 +13,7 @@ from torchvision.transforms import v2
 from .params import auto_splitter, params
 from .body_head import meta_shapes
 from .checkpoint import load_state, check_state_dict
+from .preprocess import valid_tfms
 from .checks import check_bool
 
 # %% auto #0
@@ -63,19 +64,20 @@ def resolve_timm(arch: str, # `'timm/<name>'` or `'timm/<name>.<tag>'`
 
 # %% ../nbs/11b_timm.ipynb #9afbd852
 class TimmTransform(nn.Module):
-    "The evaluation preprocessing of timm's `pretrained_cfg`: resize to `size/crop_pct`, center crop, normalize; named like torchvision's presets."
-    def __init__(self, cfg: dict): # timm's pretrained_cfg (`input_size`, `crop_pct`, `mean`, `std`, `interpolation`)
+    "The evaluation preprocessing of timm's `pretrained_cfg` (resize to `size/crop_pct` by its crop mode, center crop, normalize); named like torchvision's presets."
+    def __init__(self, cfg: dict): # timm's pretrained_cfg (`input_size`, `crop_pct`, `mean`, `std`, `interpolation`, `crop_mode`)
         super().__init__()
         size = int(cfg.get('input_size', (3, 224, 224))[-1])
         self.crop_size, self.resize_size = [size], [math.floor(size / cfg.get('crop_pct', 0.875))]
         self.mean, self.std = [float(v) for v in cfg.get('mean', (0.485, 0.456, 0.406))], [float(v) for v in cfg.get('std', (0.229, 0.224, 0.225))]
         modes = {m.value: m for m in v2.InterpolationMode}
         self.interpolation = modes.get(cfg.get('interpolation'), v2.InterpolationMode.BILINEAR)
+        self.crop_mode = cfg.get('crop_mode') or 'center'
     def forward(self, img):
-        "`img` (PIL image or tensor) resized, center-cropped and normalized: a float tensor (3, size, size)."
-        tfms = [v2.Resize(self.resize_size, interpolation=self.interpolation, antialias=True), v2.CenterCrop(self.crop_size),
-                v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(self.mean, self.std), v2.ToPureTensor()]
-        return v2.Compose(tfms)(img)
+        "`img` (PIL image or tensor) resized, center-cropped and normalized, as `valid_tfms` does: a float tensor (3, size, size)."
+        info = {'size': self.crop_size[0], 'resize': self.resize_size[0], 'mean': self.mean, 'std': self.std,
+                'interpolation': self.interpolation, 'crop_mode': self.crop_mode}
+        return valid_tfms(info)(img)
 
 # %% ../nbs/11b_timm.ipynb #cff16895
 @dataclass(frozen=True)

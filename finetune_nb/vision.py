@@ -16,6 +16,7 @@ from .params import auto_splitter
 from .body_head import num_features, head_sizes, create_head, stride_split, vgg_split, vit_split, swin_split, meta_shapes, check_input_size
 from .learner import DataLoaders, Learner
 from .timm_models import is_timm_arch, resolve_timm, TimmWeights, timm_weights, build_timm_model, create_timm_body, timm_splitter
+from .preprocess import preprocess_info
 from .checks import check_bool, check_int, check_real
 
 # %% auto #0
@@ -123,17 +124,10 @@ def weights_stats(weights=None, # torchvision weights (a member or its full name
     return list(map(float, tfm.mean)), list(map(float, tfm.std))
 
 # %% ../nbs/11_vision.ipynb #84efe897
-def weights_info(weights=None, # torchvision weights (a member or its full name), or None
-                ) -> dict: # `{'size', 'resize', 'mean', 'std'}`, the form of `DataLoaders.info`
-    "Preprocessing expected by `weights`: `{'size', 'resize', 'mean', 'std'}` as plain values (224/256 and ImageNet stats when None)."
-    weights = _as_weights(weights)
-    mean, std = weights_stats(weights)
-    tfm = None if weights is None else weights.transforms()
-    if not hasattr(tfm, 'crop_size'): size, resize = 224, 256
-    else:
-        size = int(tfm.crop_size[0])
-        resize = int(tfm.resize_size[0]) if getattr(tfm, 'resize_size', None) else size
-    return {'size': size, 'resize': resize, 'mean': mean, 'std': std}
+def weights_info(weights=None, # torchvision weights (a member or its full name) or timm weights, or None
+                ) -> dict: # `{'size', 'resize', 'mean', 'std', 'interpolation', 'crop_mode'}`, the form of `DataLoaders.info`
+    "Preprocessing expected by `weights`, as plain values (see `preprocess_info`): 224, 256, ImageNet's statistics, bilinear, center when None."
+    return preprocess_info(weights=_as_weights(weights))
 
 # %% ../nbs/11_vision.ipynb #e10c739a
 @contextmanager
