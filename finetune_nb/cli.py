@@ -15,7 +15,7 @@ import finetune_nb
 from . import demo as _demo
 from .learner import set_seed
 from .callbacks import accuracy, in_notebook
-from .vision import resolve_arch, get_weights, weights_info, weights_name, vision_learner
+from .vision import resolve_arch, get_weights, weights_info, weights_name, vision_learner, splitter_for
 from .data import image_folder_dls, digits_target_dls
 from .interpret import ClassificationInterpretation
 from .distributed import dist_env, barrier
@@ -112,24 +112,25 @@ def _summary(o: dict) -> dict:
     return {'accuracy': float(o['accuracy']), 'valid_loss': float(o['valid_loss']), 'time_s': round(o['time_s'], 1)}
 
 # %% ../nbs/15_cli.ipynb #2b182a13
-def _fit_demo(dls, epochs, base_lr, freeze_epochs, seed, verbose, label_smoothing=0., extras=None):
+def _fit_demo(dls, epochs, base_lr, freeze_epochs, seed, verbose, label_smoothing=0., extras=None, layer_decay=None):
     "Train the demo's two models on `dls`: `(the fine-tuned learner, results per model, {'body': seconds to get the body})`."
     t0 = time.perf_counter()
     body = _demo.digits_body(verbose=verbose)   # under torchrun: the process holding the cache lock pretrains, the others wait
     times = {'body': round(time.perf_counter() - t0, 1)}
     res = _demo.run_demo(epochs, base_lr, freeze_epochs, dls=dls, body=body, seed=seed, verbose=verbose,
-                         label_smoothing=label_smoothing, extras=extras)
+                         label_smoothing=label_smoothing, extras=extras, layer_decay=layer_decay)
     return res['fine_tune']['learn'], {name: _summary(o) for name, o in res.items()}, times
 
 # %% ../nbs/15_cli.ipynb #01be9fef
-def _fit_folder(dls, arch, pretrained, epochs, base_lr, freeze_epochs, seed, verbose, label_smoothing=0., extras=None):
+def _fit_folder(dls, arch, pretrained, epochs, base_lr, freeze_epochs, seed, verbose, label_smoothing=0., extras=None,
+                groups='stages', layer_decay=None):
     "A `vision_learner` fine-tuned on `dls`: `(learner, {'fine_tune': results})`."
     set_seed(seed)
-    try: learn = vision_learner(dls, arch, pretrained=pretrained, metrics=accuracy, label_smoothing=label_smoothing)
+    try: learn = vision_learner(dls, arch, pretrained=pretrained, metrics=accuracy, label_smoothing=label_smoothing, groups=groups)
     except RuntimeError as e:
         if str(e).startswith('weights:'): raise ValueError(f"{e}; or train from random weights with --no_pretrained") from None
         raise
-    t = _demo.fine_tune_with(learn, epochs, base_lr, freeze_epochs, extras, verbose)
+    t = _demo.fine_tune_with(learn, epochs, base_lr, freeze_epochs, extras, verbose, layer_decay)
     valid_loss, acc = learn.recorder.values[-1][1:3]
     return learn, {'fine_tune': _summary({'accuracy': acc, 'valid_loss': valid_loss, 'time_s': t})}
 
@@ -171,6 +172,8 @@ def run_fit(data: str = None,            # folder of images: <class>/ subfolders
             cutmix: float = 0.,          # CutMix on training batches with this alpha (1.0 is common; 0: off; not with --mixup)
             ema: float = 0.,             # keep an EMA of the weights with this decay; validate and export the average (0: off)
             n_acc: int = 1,              # gradient accumulation: batches per optimizer step (1: off)
+            groups: str = 'stages',      # parameter groups: 'stages' (3), or 'blocks' (one per block; a timm arch on a folder)
+            layer_decay: float = 0.,     # phase 2: group g of n peaks at base_lr/2 * layer_decay**(n-1-g) instead of the lr_mult=100 slice (0.75 is common for ViTs; 0: off)
            ) -> dict: # what results.json holds: each model's results, the confusion matrix (rank 0), the configuration, the data sizes, the times, the versions
     "Fine-tune a vision model on a folder of images (default: the offline digits demo) and write model, results and plots to `out`."
     t_start = time.perf_counter()
@@ -180,6 +183,9 @@ def run_fit(data: str = None,            # folder of images: <class>/ subfolders
                                                                              pretrained, out, seed, quiet)
     extras = dict(mixup=mixup, cutmix=cutmix, ema=ema, n_acc=n_acc)
     recipe_cbs(**extras); label_smoothing = check_real(label_smoothing, 'label_smoothing', 0., 1.)   # checked, not used yet
+    layer_decay = check_real(layer_decay, 'layer_decay', 0., 1.)
+    if groups not in ('stages', 'blocks'): raise ValueError(f"groups: expected 'stages' or 'blocks', got {groups!r}")
+    if demo and groups != 'stages': raise ValueError("groups: the digits demo's resnet18 has the 3 stage groups; 'blocks' is for a timm arch on a folder")
     env = dist_env()                             # (rank, local_rank, world_size) under torchrun, else None
     main, world_size = env is None or env[0] == 0, 1 if env is None else env[2]
     verbose = not quiet and main                 # only rank 0 prints
@@ -192,21 +198,23 @@ def run_fit(data: str = None,            # folder of images: <class>/ subfolders
         weights = None
     else:
         if k is not None: raise ValueError("k: only for the digits demo; on a folder every training image is used")
-        resolve_arch(arch)
+        splitter_for(resolve_arch(arch)[0], groups)   # 'blocks' needs a timm arch
         weights = get_weights(arch, pretrained)
         bs, base_lr = bs or 64, base_lr or 2e-3
         size = size or weights_info(weights)['size']
         dls = _folder_dls(data, size, bs, seed, weights)
     config = dict(data=str(data) if not demo else 'digits demo', arch=arch if isinstance(arch, str) else resolve_arch(arch)[0],
                   epochs=epochs, freeze_epochs=freeze_epochs, base_lr=float(base_lr), bs=bs, size=size, k=k, pretrained=pretrained,
-                  weights=weights_name(weights), out=str(out), seed=seed, world_size=world_size, label_smoothing=label_smoothing, **extras)
+                  weights=weights_name(weights), out=str(out), seed=seed, world_size=world_size, label_smoothing=label_smoothing, **extras,
+                  groups=groups, layer_decay=layer_decay)
 
     # 3. training
     if demo:
-        learn, results, times = _fit_demo(dls, epochs, base_lr, freeze_epochs, seed, verbose, label_smoothing, extras)
+        learn, results, times = _fit_demo(dls, epochs, base_lr, freeze_epochs, seed, verbose, label_smoothing, extras, layer_decay or None)
         config['recipe'] = r
     else:
-        learn, results = _fit_folder(dls, arch, pretrained, epochs, base_lr, freeze_epochs, seed, verbose, label_smoothing, extras)
+        learn, results = _fit_folder(dls, arch, pretrained, epochs, base_lr, freeze_epochs, seed, verbose, label_smoothing, extras,
+                                     groups, layer_decay or None)
         times = {}
     for name, o in results.items(): times[name] = o['time_s']
 

@@ -227,12 +227,13 @@ def fine_tune_with(learn: Learner,          # the Learner to fine-tune
                    base_lr: float,          # `fine_tune`'s base_lr
                    freeze_epochs: int,      # epochs of the frozen phase
                    extras: dict | None = None,  # the modern recipe's pieces: `recipe_cbs` arguments, e.g. `{'ema': 0.9}`
-                   verbose: bool = True     # show progress tables
+                   verbose: bool = True,    # show progress tables
+                   layer_decay: float | None = None, # phase 2's lrs by layer decay instead of the `lr_mult` slice (see `fine_tune`)
                   ) -> float:               # training time in seconds
     "`learn.fine_tune` with new `recipe_cbs(**extras)`; after an EMA the model keeps the averaged weights (the ones validated)."
     cbs = recipe_cbs(**(extras or {}))
     t0 = time.perf_counter()
-    with nullcontext() if verbose else learn.no_bar(): learn.fine_tune(epochs, base_lr, freeze_epochs=freeze_epochs, cbs=cbs)
+    with nullcontext() if verbose else learn.no_bar(): learn.fine_tune(epochs, base_lr, freeze_epochs=freeze_epochs, cbs=cbs, layer_decay=layer_decay)
     for cb in cbs:
         if isinstance(cb, EMA): learn.model.load_state_dict(cb.averaged.module.state_dict())
     return time.perf_counter() - t0
@@ -251,9 +252,10 @@ def run_demo(epochs: int = 5,              # epochs of fine_tune's unfrozen phas
              verbose: bool = True,         # show progress tables
              label_smoothing: float = 0.,  # label smoothing of both models' loss (0: off)
              extras: dict | None = None,   # the modern recipe's pieces for both models: `recipe_cbs` arguments, e.g. `{'ema': 0.9}`
+             layer_decay: float | None = None, # phase 2's lrs by layer decay instead of the `lr_mult` slice (see `fine_tune`)
             ) -> dict: # 'fine_tune' and 'scratch', each a dict of 'learn', 'accuracy', 'valid_loss' and 'time_s'
     "Fine-tune the pretrained digits body on the target task, and train the same model from random weights with the same `fine_tune` call."
-    sched_preview('fine_tune', epochs, base_lr=base_lr, freeze_epochs=freeze_epochs)   # fine_tune's own argument checks, no training
+    sched_preview('fine_tune', epochs, base_lr=base_lr, freeze_epochs=freeze_epochs, layer_decay=layer_decay)   # fine_tune's own argument checks, no training
     if not _is_int(seed) or seed < 0: raise ValueError(f"seed: expected an int >= 0, got {seed!r}")
     check_real(label_smoothing, 'label_smoothing', 0., 1.)
     if extras is not None and not isinstance(extras, dict): raise TypeError(f"extras: expected a dict of recipe_cbs arguments, got {type(extras).__name__}")
@@ -267,7 +269,7 @@ def run_demo(epochs: int = 5,              # epochs of fine_tune's unfrozen phas
         set_seed(seed)
         learn = demo_learner(dls, pretrained=pretrained, body=body, recipe=r, label_smoothing=label_smoothing)
         if verbose: print(f"\n{name}: {'pretrained body' if pretrained else 'random weights'}, fine_tune({epochs}, base_lr={base_lr:g}, freeze_epochs={freeze_epochs})")
-        t = fine_tune_with(learn, epochs, base_lr, freeze_epochs, extras, verbose)
+        t = fine_tune_with(learn, epochs, base_lr, freeze_epochs, extras, verbose, layer_decay)
         valid_loss, acc = learn.recorder.values[-1][1:3]
         res[name] = {'learn': learn, 'accuracy': acc, 'valid_loss': valid_loss, 'time_s': t}
     return res
