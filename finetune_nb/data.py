@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 from PIL import Image
 from .learner import DataLoaders
 from .checks import check_int, check_real
-from .preprocess import imagenet_stats, norm_stats, train_tfms, valid_tfms, preprocess_info, _check_stats
+from .preprocess import train_tfms, valid_tfms, preprocess_info, _check_stats
 from .presize import presize_settings, presized_datasets, default_num_workers
 
 # %% auto #0

@@ -16,7 +16,7 @@ from .params import auto_splitter
 from .body_head import num_features, head_sizes, create_head, stride_split, vgg_split, vit_split, swin_split, meta_shapes, check_input_size
 from .learner import DataLoaders, Learner
 from .timm_models import is_timm_arch, resolve_timm, TimmWeights, timm_weights, build_timm_model, create_timm_body, timm_splitter
-from .preprocess import preprocess_info
+from .preprocess import imagenet_stats, norm_stats, preprocess_info
 from .checks import check_bool, check_int, check_real
 
 # %% auto #0
@@ -106,8 +106,6 @@ def weights_name(weights: WeightsEnum | None, # torchvision weights (or `TimmWei
     return None if weights is None else weights.name if isinstance(weights, TimmWeights) else f"{type(weights).__name__}.{weights.name}"
 
 # %% ../nbs/11_vision.ipynb #c467cf9f
-_imagenet_stats = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-
 def _as_weights(weights):
     if weights is None or isinstance(weights, (WeightsEnum, TimmWeights)): return weights
     if isinstance(weights, str):
@@ -118,10 +116,7 @@ def _as_weights(weights):
 def weights_stats(weights=None, # torchvision weights (a member or its full name), or None
                  ) -> tuple[list[float], list[float]]: # per-channel `(mean, std)`
     "Per-channel `(mean, std)` that torchvision `weights` (member or full name) expect; ImageNet's when `weights` is None."
-    weights = _as_weights(weights)
-    tfm = None if weights is None else weights.transforms()
-    if tfm is None or not hasattr(tfm, 'mean'): return tuple(list(o) for o in _imagenet_stats)
-    return list(map(float, tfm.mean)), list(map(float, tfm.std))
+    return norm_stats(weights=_as_weights(weights))
 
 # %% ../nbs/11_vision.ipynb #84efe897
 def weights_info(weights=None, # torchvision weights (a member or its full name) or timm weights, or None
@@ -183,7 +178,7 @@ class ImageNetToUnitNorm(nn.Module):
     "Turn ImageNet-normalized images into images normalized with mean 0.5 and std 0.5 (torchvision's `transform_input`)."
     def __init__(self):
         super().__init__()
-        mean, std = (torch.tensor(o).view(1, 3, 1, 1) for o in _imagenet_stats)
+        mean, std = (torch.tensor(o).view(1, 3, 1, 1) for o in imagenet_stats)
         self.register_buffer('scale', std / 0.5, persistent=False)
         self.register_buffer('shift', (mean - 0.5) / 0.5, persistent=False)
     def forward(self, x):
