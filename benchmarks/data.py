@@ -1,7 +1,8 @@
 """Images per second of `image_folder_dls`'s loaders against torchvision's `ImageFolder`, on large generated JPEGs.
 
 Both sides read the same files with the same transforms (the library's `train_tfms(224)`: random
-resized crop, flip, normalize; `valid_tfms` for validation), the same batch size and the same
+resized crop, flip, normalize; `valid_tfms` for validation; bilinear, or `--interpolation bicubic`),
+the same batch size and the same
 `num_workers` (the library's default, `default_num_workers`, unless `--num-workers` is given):
 
 - `ImageFolder`: torchvision's dataset, full-size PIL decode, the transforms on the PIL image;
@@ -81,9 +82,9 @@ def epochs(dl, n: int, t0: float) -> list[float]:
     return res
 
 
-def run_library(root: Path, size: int, bs: int, num_workers) -> dict:
+def run_library(root: Path, size: int, bs: int, num_workers, interpolation: str) -> dict:
     t0 = time.perf_counter()
-    dls = image_folder_dls(root, size=size, bs=bs, num_workers=num_workers)
+    dls = image_folder_dls(root, size=size, bs=bs, num_workers=num_workers, interpolation=interpolation)
     tr = epochs(dls.train, 3, t0)
     va = epochs(dls.valid, 2, time.perf_counter())
     c = dls.train.dataset.cache
@@ -94,7 +95,7 @@ def run_library(root: Path, size: int, bs: int, num_workers) -> dict:
 def run_imagefolder(root: Path, size: int, bs: int, num_workers: int, info: dict) -> dict:
     pin = torch.cuda.is_available()
     t0 = time.perf_counter()
-    ds = ImageFolder(root / 'train', transform=train_tfms(size))
+    ds = ImageFolder(root / 'train', transform=train_tfms(size, interpolation=info['interpolation']))
     dl = DataLoader(ds, batch_size=bs, shuffle=True, drop_last=True, num_workers=num_workers, pin_memory=pin)
     tr = epochs(dl, 2, t0)
     t0 = time.perf_counter()
@@ -109,9 +110,9 @@ def bench_size(w: int, h: int, a) -> dict:
         mean_bytes = make_folder(root, w, h, a.n, a.n // 4)
         print(f"\n{w}x{h}: {a.n} training + {a.n // 4} validation JPEGs, mean file {mean_bytes / 1e3:.0f} kB "
               f"({8 * mean_bytes / (w * h):.2f} bits/pixel), in {root}")
-        probe = run_library(root, a.size, a.bs, a.num_workers)           # also the warm-up of the library side
+        probe = run_library(root, a.size, a.bs, a.num_workers, a.interpolation)   # also the warm-up of the library side
         nw = probe['workers']
-        res = alternate({'finetune_nb': lambda: run_library(root, a.size, a.bs, a.num_workers),
+        res = alternate({'finetune_nb': lambda: run_library(root, a.size, a.bs, a.num_workers, a.interpolation),
                          'ImageFolder': lambda: run_imagefolder(root, a.size, a.bs, nw, probe['info'])}, a.rounds, warm_up=False)
     finally: shutil.rmtree(root, ignore_errors=True)
     lib, base = res['finetune_nb'], res['ImageFolder']
@@ -121,7 +122,7 @@ def bench_size(w: int, h: int, a) -> dict:
     for part, n in (('train', n_tr), ('valid', n_va)):
         rows[part] = {'first': (ips(n, [r[part][0] for r in lib]), ips(n, [r[part][0] for r in base])),
                       'steady': (ips(n, [t for r in lib for t in r[part][1:]]), ips(n, [t for r in base for t in r[part][1:]]))}
-    print(f"num_workers {nw} (both sides), bs {a.bs}, size {a.size}, presize {2 * a.size}; share of the training "
+    print(f"num_workers {nw} (both sides), bs {a.bs}, size {a.size}, presize {2 * a.size}, {a.interpolation}; share of the training "
           f"set in the library's cache after its 3 epochs: {min(r['cached'] for r in lib):.0%}; {a.rounds} alternating rounds, medians")
     print(f"{'loader':<8}{'epoch':<8}{'finetune_nb img/s':>19}{'ImageFolder img/s':>19}{'ratio':>8}")
     for part, r in rows.items():
@@ -135,6 +136,7 @@ def main():
     p.add_argument('--size', type=int, default=224)
     p.add_argument('--sizes', default='1600x1200,4000x3000', help='image sizes to generate, WxH,WxH')
     p.add_argument('--num-workers', type=int, default=None, help="both sides (default: the library's default_num_workers)")
+    p.add_argument('--interpolation', default='bilinear', help="both sides' resampling (bicubic: what most timm weights expect)")
     a = parse_args(p, quick=dict(n=64, bs=16, rounds=1, sizes='800x600,1600x1200'))
     print(f"data: {machine()}")
     res = {}

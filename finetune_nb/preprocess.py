@@ -76,7 +76,7 @@ def resized_size(w: int,                  # width of the image
                  crop_mode: str = 'center', # one of `crop_modes`
                 ) -> tuple[int, int]:     # `(w, h)` after the resize step
     "`(w, h)` of a `w`×`h` image after validation's resize step: short side, both sides or long side to `resize` by `crop_mode`."
-    if crop_mode == 'squash': return resize, resize
+    if _check_choice(crop_mode, 'crop_mode', crop_modes) == 'squash': return resize, resize
     if crop_mode == 'border':
         ratio = max(w, h) / resize
         return round(w / ratio), round(h / ratio)
@@ -94,7 +94,8 @@ def eval_resize(img,                        # a PIL image or a `(C, H, W)` tenso
     h, w = TF.get_size(img)
     nw, nh = resized_size(w, h, resize, crop_mode)
     if (nw, nh) == (w, h): return img
-    return TF.resize(img, [nh, nw], interpolation=v2.InterpolationMode(interpolation), antialias=True)
+    mode = v2.InterpolationMode(_check_choice(interpolation, 'interpolation', interpolations))
+    return TF.resize(img, [nh, nw], interpolation=mode, antialias=True)
 
 # %% ../nbs/11c_preprocess.ipynb #fecad27c
 class ResizeCrop(nn.Module):
