@@ -184,6 +184,7 @@ def run_fit(data: str = None,            # folder of images: <class>/ subfolders
     extras = dict(mixup=mixup, cutmix=cutmix, ema=ema, n_acc=n_acc)
     recipe_cbs(**extras); label_smoothing = check_real(label_smoothing, 'label_smoothing', 0., 1.)   # checked, not used yet
     layer_decay = check_real(layer_decay, 'layer_decay', 0., 1.)
+    decay = layer_decay or None                  # 0: off, fine_tune's lr_mult slice
     if groups not in ('stages', 'blocks'): raise ValueError(f"groups: expected 'stages' or 'blocks', got {groups!r}")
     if demo and groups != 'stages': raise ValueError("groups: the digits demo's resnet18 has the 3 stage groups; 'blocks' is for a timm arch on a folder")
     env = dist_env()                             # (rank, local_rank, world_size) under torchrun, else None
@@ -210,11 +211,11 @@ def run_fit(data: str = None,            # folder of images: <class>/ subfolders
 
     # 3. training
     if demo:
-        learn, results, times = _fit_demo(dls, epochs, base_lr, freeze_epochs, seed, verbose, label_smoothing, extras, layer_decay or None)
+        learn, results, times = _fit_demo(dls, epochs, base_lr, freeze_epochs, seed, verbose, label_smoothing, extras, decay)
         config['recipe'] = r
     else:
         learn, results = _fit_folder(dls, arch, pretrained, epochs, base_lr, freeze_epochs, seed, verbose, label_smoothing, extras,
-                                     groups, layer_decay or None)
+                                     groups, decay)
         times = {}
     for name, o in results.items(): times[name] = o['time_s']
 

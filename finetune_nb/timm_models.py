@@ -73,11 +73,11 @@ class TimmTransform(nn.Module):
         modes = {m.value: m for m in v2.InterpolationMode}
         self.interpolation = modes.get(cfg.get('interpolation'), v2.InterpolationMode.BILINEAR)
         self.crop_mode = cfg.get('crop_mode') or 'center'
+        self.tfm = valid_tfms({'size': size, 'resize': self.resize_size[0], 'mean': self.mean, 'std': self.std,
+                               'interpolation': self.interpolation, 'crop_mode': self.crop_mode})
     def forward(self, img):
         "`img` (PIL image or tensor) resized, center-cropped and normalized, as `valid_tfms` does: a float tensor (3, size, size)."
-        info = {'size': self.crop_size[0], 'resize': self.resize_size[0], 'mean': self.mean, 'std': self.std,
-                'interpolation': self.interpolation, 'crop_mode': self.crop_mode}
-        return valid_tfms(info)(img)
+        return self.tfm(img)
 
 # %% ../nbs/11b_timm.ipynb #cff16895
 @dataclass(frozen=True)
