@@ -23,13 +23,15 @@ from .distributed import *
 from .body_head import *
 from .vision import *
 from .timm_models import *
+from .lite0 import *
 from .preprocess import *
 from .data import *
 from .presize import *
 from .inference import *
 from .interpret import *
 from .demo import *
+from .photos import *
 from .cli import *
 from .checks import *
-__all__ = [n for m in 'params lr schedule callbacks learner fine_tune lr_find checkpoint frozen recipe compile distributed body_head vision timm_models preprocess data presize inference interpret demo cli checks'.split()
+__all__ = [n for m in 'params lr schedule callbacks learner fine_tune lr_find checkpoint frozen recipe compile distributed body_head vision timm_models lite0 preprocess data presize inference interpret demo photos cli checks'.split()
            for n in importlib.import_module(f'finetune_nb.{m}').__all__]

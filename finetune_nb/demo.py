@@ -21,11 +21,11 @@ from .vision import body_before_pool, vision_learner, register_arch
 from .data import digits_source_dls, digits_target_dls, TensorImageDataset
 from .recipe import EMA, recipe_cbs
 from .checks import check_bool, check_real
+from .lite0 import cache_dir
 
 # %% auto #0
-__all__ = ['demo_arch', 'digits_recipe', 'digits_resnet18', 'digits_split', 'cache_dir', 'check_recipe', 'recipe_key',
-           'body_file', 'pretrain_digits_body', 'digits_body', 'demo_learner', 'fine_tune_with', 'run_demo',
-           'format_results']
+__all__ = ['demo_arch', 'digits_recipe', 'digits_resnet18', 'digits_split', 'check_recipe', 'recipe_key', 'body_file',
+           'pretrain_digits_body', 'digits_body', 'demo_learner', 'fine_tune_with', 'run_demo', 'format_results']
 
 # %% ../nbs/14_demo.ipynb #d4ab79a1
 def digits_resnet18(
@@ -49,13 +49,6 @@ def digits_split(
 
 # %% ../nbs/14_demo.ipynb #b84adc8e
 demo_arch = register_arch(digits_resnet18, digits_split, name='finetune_nb.demo.digits_resnet18')
-
-# %% ../nbs/14_demo.ipynb #f1cf12aa
-def cache_dir() -> Path: # the folder (not created here)
-    "Where finetune_nb caches what it computes once: `$FINETUNE_NB_CACHE`, else `$XDG_CACHE_HOME/finetune_nb`, else `~/.cache/finetune_nb`."
-    if os.environ.get('FINETUNE_NB_CACHE'): return Path(os.environ['FINETUNE_NB_CACHE']).expanduser()
-    xdg = os.environ.get('XDG_CACHE_HOME')
-    return (Path(xdg).expanduser() if xdg else Path.home() / '.cache') / 'finetune_nb'
 
 # %% ../nbs/14_demo.ipynb #800b7ddc
 digits_recipe = dict(arch='resnet18', adapt='no_maxpool', size=32, epochs=2, lr=2e-3, bs=32, max_shift=2,
