@@ -39,11 +39,11 @@ class Phase(NamedTuple):
     freeze: int | None   # argument of `freeze_to` before this phase, or None
     n_epoch: int         # epochs of this phase (0: skip it)
     lr_max: object       # peak lr spec: a number, `slice(stop)`, `slice(start, stop)` or one per group
-    sched: dict          # `one_cycle_scheds` arguments: `pct_start`, `div`, `div_final`
+    sched: dict          # one_cycle_scheds arguments: `pct_start`, `div`, `div_final`
 
 _run_kwargs = ('div_final', 'wd', 'moms', 'cbs', 'reset_opt')   # what every phase of a run shares
 
-def phase_scheds(p: Phase, n_groups: int, moms, div_final=None) -> dict:
+def phase_scheds(p: Phase, n_groups: int, moms, div_final: float | None = None) -> dict:
     "The lr (one per group) and momentum schedules of phase `p`, `div_final` overriding the phase's own."
     return one_cycle_scheds(p.lr_max, n_groups, **{**p.sched, **({} if div_final is None else {'div_final': div_final})}, moms=moms)
 
@@ -65,7 +65,7 @@ def _fit_phase(self: Learner, p: Phase, start_epoch: int, div_final=None, wd=Non
 
 @patch
 def fit_phases(self: Learner,
-               phases: list,                 # the `Phase`s to run, in order
+               phases: list,                 # the Phases to run, in order
                cache_features: bool = False, # train the head-only phases on cached body features (chapter 8)
                checkpoint: str | None = None, # a path: save the training state after every epoch, and resume from it (chapter 7)
                start_epoch: int = 0,         # start the first phase at this epoch
@@ -198,7 +198,7 @@ class _Preview:
 # %% ../nbs/05_fine_tune.ipynb #67b33cf6
 def sched_preview(method: str,                 # 'fine_tune', 'fit_one_cycle' or 'gradual_unfreeze'
                   *args,                       # the method's positional arguments
-                  n_groups: int = 3,           # parameter groups of the model (3 for `vision_learner`)
+                  n_groups: int = 3,           # parameter groups of the model (3 for vision_learner)
                   steps_per_epoch: int = 100,  # training batches per epoch
                   lr=1e-3,                     # the Learner's `lr` (`fit_one_cycle`'s default `lr_max`)
                   moms=(0.95, 0.85, 0.95),     # the Learner's `moms`

@@ -104,14 +104,18 @@ class LRFinder(Callback):
 # %% ../nbs/06_lr_find.ipynb #034d2385
 SuggestedLRs = namedtuple('SuggestedLRs', ['valley'])
 
+class _Funcs(tuple):
+    "A tuple of functions whose repr is their names, `(valley,)`: the docs show a default's repr, and a function's holds its address."
+    def __repr__(self): return f"({', '.join(f.__name__ for f in self)}{',' if len(self) == 1 else ''})"
+
 @patch
 def lr_find(self: Learner,
-            start_lr: float = 1e-7,     # the sweep's first learning rate
-            end_lr: float = 10,         # the learning rate it would reach after `num_it` steps
-            num_it: int = 100,          # number of training steps of the sweep (at least 10)
-            stop_div: bool = True,      # stop as soon as the smoothed loss exceeds 4 times its minimum
-            show_plot: bool = True,     # plot the loss against the learning rate, suggestions marked
-            suggest_funcs=(valley,)):   # functions `(lrs, losses) -> (lr, point)`: `valley`, `minimum`, `steep`, `slide`
+            start_lr: float = 1e-7,                    # the sweep's first learning rate
+            end_lr: float = 10,                        # the learning rate it would reach after `num_it` steps
+            num_it: int = 100,                         # number of training steps of the sweep (at least 10)
+            stop_div: bool = True,                     # stop as soon as the smoothed loss exceeds 4 times its minimum
+            show_plot: bool = True,                    # plot the loss against the learning rate, suggestions marked
+            suggest_funcs: tuple = _Funcs((valley,))): # functions `(lrs, losses) -> (lr, point)`: valley, minimum, steep, slide
     "LR range test: exponential sweep from `start_lr` to `end_lr`; returns the suggestions and leaves the Learner as it was."
     start_lr, end_lr = check_pos(start_lr, 'start_lr'), check_pos(end_lr, 'end_lr')
     if start_lr >= end_lr: raise ValueError(f"start_lr: must be below end_lr, got start_lr={start_lr:g} >= end_lr={end_lr:g}")
