@@ -20,10 +20,48 @@ from .preprocess import imagenet_stats, norm_stats, preprocess_info
 from .checks import check_bool, check_int, check_real
 
 # %% auto #0
-__all__ = ['arch_families', 'classification_models', 'resolve_arch', 'get_weights', 'weights_name', 'weights_stats',
-           'weights_info', 'weights_path', 'build_model', 'ImageNetToUnitNorm', 'body_before_pool', 'family_of',
-           'cut_model', 'create_body', 'splitter_for', 'register_arch', 'create_vision_model', 'vision_meta',
-           'vision_learner']
+__all__ = ['arch_families', 'vision_learner', 'classification_models', 'resolve_arch', 'get_weights', 'weights_name',
+           'weights_stats', 'weights_info', 'weights_path', 'build_model', 'ImageNetToUnitNorm', 'body_before_pool',
+           'family_of', 'cut_model', 'create_body', 'splitter_for', 'register_arch', 'create_vision_model',
+           'vision_meta']
+
+# %% ../nbs/11_vision.ipynb #a7396a98
+def vision_learner(dls: DataLoaders,               # the data; `dls.c` (the number of classes) is the default `n_out`
+                   arch,                           # a model name or builder (see resolve_arch)
+                   n_out: int | None = None,       # number of outputs (default `dls.c`)
+                   pretrained: bool = True,        # start from pretrained weights, with the body frozen
+                   weights: str | WeightsEnum | None = None, # which weights (see get_weights; a timm arch's: a local state-dict file); default: `DEFAULT`
+                   cut: int | Callable | None = None, # where to cut the body (see cut_model)
+                   splitter: Callable | None = None, # default: the family's (splitter_for), `auto_splitter(3)` with a `cut`
+                   concat_pool: bool = True,       # the head's pooling (see create_head)
+                   lin_ftrs: list[int] | None = None, # the head's hidden sizes (default `[512]`)
+                   ps=0.5,                         # the head's dropout
+                   label_smoothing: float = 0.,    # `nn.CrossEntropyLoss(label_smoothing=...)` as the loss; 0: the Learner's default loss
+                   groups: str = 'stages',         # a timm arch's parameter groups: 'stages' (3) or 'blocks' (one per timm block)
+                   **learner_kwargs,               # passed on to Learner: `loss_func`, `opt_func`, `lr`, `metrics`, `cbs`, `path`, `wd`, `train_bn`, ...
+                  ) -> Learner:                    # with its arch, weights_name, n_out and meta recorded
+    "A `Learner` for `nn.Sequential(body, head)`: `arch`'s pretrained body and a new head; frozen when `pretrained`; `learner_kwargs` go to `Learner`."
+    if not isinstance(dls, DataLoaders): raise TypeError(f"dls: expected a DataLoaders, got {type(dls).__name__}")
+    if n_out is None: n_out = dls.c
+    if n_out is None: raise ValueError("n_out: not given, and dls.c is unknown (the DataLoaders has no vocab); pass n_out")
+    check_int(n_out, 'n_out', 1)
+    if splitter is not None and not callable(splitter): raise TypeError(f"splitter: expected a callable model -> list of parameter lists, got {type(splitter).__name__}")
+    if splitter is not None and groups != 'stages': raise ValueError(f"groups: {groups!r} given together with a splitter; pass one")
+    if check_real(label_smoothing, 'label_smoothing', 0., 1.):
+        if learner_kwargs.get('loss_func') is not None:
+            raise ValueError("label_smoothing: given together with loss_func; pass one: label_smoothing makes the loss nn.CrossEntropyLoss(label_smoothing=...)")
+        learner_kwargs['loss_func'] = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    name, _ = resolve_arch(arch)
+    w, group_split = get_weights(arch, pretrained, weights), splitter_for(name, groups)   # both checked before the model is built
+    model = create_vision_model(arch, n_out, pretrained, weights, cut, concat_pool, lin_ftrs, ps)
+    size = dls.info.get('size')
+    if isinstance(size, int) and not isinstance(size, bool): check_input_size(model, size, name)
+    if splitter is None: splitter = group_split if cut is None else auto_splitter(3)
+    learn = Learner(dls, model, splitter=splitter, **learner_kwargs)
+    if pretrained: learn.freeze()                # as fastai: a pretrained body starts frozen
+    learn.arch, learn.weights_name, learn.n_out = name, weights_name(w), n_out
+    learn.meta.update(vision_meta(arch, n_out, weights_name(w), cut, concat_pool, lin_ftrs, ps), **({} if groups == 'stages' else {'groups': groups}))
+    return learn
 
 # %% ../nbs/11_vision.ipynb #823cf1d9
 def classification_models() -> list[str]: # names such as 'resnet18', sorted
@@ -340,41 +378,3 @@ def vision_meta(arch,                                     # a model name or buil
     w = None if weights is None else get_weights(arch, True, weights)
     return {'arch': name, 'n_out': n_out, 'weights': weights_name(w), 'cut': _cut_meta(cut), 'concat_pool': concat_pool,
             'lin_ftrs': None if lin_ftrs is None else list(lin_ftrs), 'ps': list(ps) if isinstance(ps, (list, tuple)) else ps}
-
-# %% ../nbs/11_vision.ipynb #a7396a98
-def vision_learner(dls: DataLoaders,               # the data; `dls.c` (the number of classes) is the default `n_out`
-                   arch,                           # a model name or builder (see resolve_arch)
-                   n_out: int | None = None,       # number of outputs (default `dls.c`)
-                   pretrained: bool = True,        # start from pretrained weights, with the body frozen
-                   weights: str | WeightsEnum | None = None, # which weights (see get_weights; a timm arch's: a local state-dict file); default: `DEFAULT`
-                   cut: int | Callable | None = None, # where to cut the body (see cut_model)
-                   splitter: Callable | None = None, # default: the family's (splitter_for), `auto_splitter(3)` with a `cut`
-                   concat_pool: bool = True,       # the head's pooling (see create_head)
-                   lin_ftrs: list[int] | None = None, # the head's hidden sizes (default `[512]`)
-                   ps=0.5,                         # the head's dropout
-                   label_smoothing: float = 0.,    # `nn.CrossEntropyLoss(label_smoothing=...)` as the loss; 0: the Learner's default loss
-                   groups: str = 'stages',         # a timm arch's parameter groups: 'stages' (3) or 'blocks' (one per timm block)
-                   **learner_kwargs,               # passed on to Learner: `loss_func`, `opt_func`, `lr`, `metrics`, `cbs`, `path`, `wd`, `train_bn`, ...
-                  ) -> Learner:                    # with its arch, weights_name, n_out and meta recorded
-    "A `Learner` for `nn.Sequential(body, head)`: `arch`'s pretrained body and a new head; frozen when `pretrained`; `learner_kwargs` go to `Learner`."
-    if not isinstance(dls, DataLoaders): raise TypeError(f"dls: expected a DataLoaders, got {type(dls).__name__}")
-    if n_out is None: n_out = dls.c
-    if n_out is None: raise ValueError("n_out: not given, and dls.c is unknown (the DataLoaders has no vocab); pass n_out")
-    check_int(n_out, 'n_out', 1)
-    if splitter is not None and not callable(splitter): raise TypeError(f"splitter: expected a callable model -> list of parameter lists, got {type(splitter).__name__}")
-    if splitter is not None and groups != 'stages': raise ValueError(f"groups: {groups!r} given together with a splitter; pass one")
-    if check_real(label_smoothing, 'label_smoothing', 0., 1.):
-        if learner_kwargs.get('loss_func') is not None:
-            raise ValueError("label_smoothing: given together with loss_func; pass one: label_smoothing makes the loss nn.CrossEntropyLoss(label_smoothing=...)")
-        learner_kwargs['loss_func'] = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-    name, _ = resolve_arch(arch)
-    w, group_split = get_weights(arch, pretrained, weights), splitter_for(name, groups)   # both checked before the model is built
-    model = create_vision_model(arch, n_out, pretrained, weights, cut, concat_pool, lin_ftrs, ps)
-    size = dls.info.get('size')
-    if isinstance(size, int) and not isinstance(size, bool): check_input_size(model, size, name)
-    if splitter is None: splitter = group_split if cut is None else auto_splitter(3)
-    learn = Learner(dls, model, splitter=splitter, **learner_kwargs)
-    if pretrained: learn.freeze()                # as fastai: a pretrained body starts frozen
-    learn.arch, learn.weights_name, learn.n_out = name, weights_name(w), n_out
-    learn.meta.update(vision_meta(arch, n_out, weights_name(w), cut, concat_pool, lin_ftrs, ps), **({} if groups == 'stages' else {'groups': groups}))
-    return learn
