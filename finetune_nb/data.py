@@ -19,9 +19,51 @@ from .preprocess import train_tfms, valid_tfms, preprocess_info, _check_stats
 from .presize import presize_settings, presized_datasets, default_num_workers
 
 # %% auto #0
-__all__ = ['image_extensions', 'get_image_files', 'load_image', 'ImageListDataset', 'stratified_split', 'image_folder_dls',
+__all__ = ['image_extensions', 'image_folder_dls', 'get_image_files', 'load_image', 'ImageListDataset', 'stratified_split',
            'digits_stats', 'TensorImageDataset', 'digits_source_dls', 'few_shot_split', 'digits_target_dls',
            'denormalize', 'show_images']
+
+# %% ../nbs/12_data.ipynb #c2387972
+def image_folder_dls(path,                                     # folder with `<class>/` subfolders, or `train/` and `valid/` (or `val/`) ones
+                     size: int = 224,                          # side of the square images fed to the model
+                     bs: int = 64,                             # training batch size
+                     valid_pct: float = 0.2,                   # share of each class held out, when there is no validation folder
+                     seed: int = 42,                           # seed of that split
+                     train: str = 'train',                     # name of the training folder
+                     valid: str | None = None,                 # name of the validation folder (default: `valid`, else `val`)
+                     mean: Sequence[float] | None = None,      # per-channel normalization means (default: from `weights`, else ImageNet's)
+                     std: Sequence[float] | None = None,       # per-channel standard deviations (with `mean`)
+                     weights: str | WeightsEnum | None = None, # torchvision weights (or their name) or timm weights whose preprocessing to use, see preprocess_info
+                     resize: int | None = None,                # validation: resize target before the center crop (default: the weights' ratio, else `size/0.875`)
+                     interpolation: str | None = None,         # resampling filter, one of `interpolations` (default: the weights', else 'bilinear')
+                     crop_mode: str | None = None,             # validation's crop, one of `crop_modes` (default: the weights', else 'center')
+                     scale=(0.35, 1.0),                        # training: area fraction range of `RandomResizedCrop`
+                     flip: bool = True,                        # training: random horizontal flips
+                     val_bs: int | None = None,                # validation batch size (default `2*bs`)
+                     num_workers: int | None = None,           # processes reading images (0: the main process; None: default_num_workers)
+                     presize: int | bool | None = None,        # JPEGs decoded to this short side (None: `2*size`; False: full size), see PresizedImageDataset
+                     cache: bool | float | None = None,        # cache of decoded images (None: if they fit; False: none; True or GiB: up to a budget), see cache_budget
+                    ) -> DataLoaders:                          # with `vocab` (the class folders) and `info` (the preprocessing)
+    "`DataLoaders` for the images in `path/<class>/*` (seeded `valid_pct` split) or `path/train/<class>/*` + `path/valid/<class>/*`."
+    # check every argument before reading anything
+    if not isinstance(path, (str, os.PathLike)): raise TypeError(f"path: expected a folder path, got {type(path).__name__}")
+    size, bs = check_int(size, 'size', 1), check_int(bs, 'bs', 1)
+    val_bs = bs * 2 if val_bs is None else check_int(val_bs, 'val_bs', 1)
+    valid_pct, seed = check_real(valid_pct, 'valid_pct', 0., 1., lo_open=True, hi_open=True), check_int(seed, 'seed', 0)
+    if num_workers is not None: num_workers = check_int(num_workers, 'num_workers', 0)
+    presize, budget, whole = presize_settings(size, presize, cache)
+    if not (isinstance(scale, Sequence) and len(scale) == 2 and all(isinstance(o, numbers.Real) for o in scale)
+            and 0 < scale[0] <= scale[1] <= 1): raise ValueError(f"scale: expected (min, max) with 0 < min <= max <= 1, got {scale!r}")
+    info = preprocess_info(size, resize, mean, std, weights, interpolation, crop_mode)
+    path = Path(path)
+    if not path.exists(): raise ValueError(f"path: {path} does not exist")
+    if not path.is_dir(): raise ValueError(f"path: {path} is not a folder")
+    vocab, (tr_files, tr_labels), (va_files, va_labels) = _folder_split(path, train, valid, valid_pct, seed)
+    tr_tfm = train_tfms(size, info['mean'], info['std'], scale=scale, flip=flip, interpolation=info['interpolation'])
+    tr, va = (tr_files, tr_labels, tr_tfm), (va_files, va_labels, valid_tfms(info))
+    if presize: train_ds, valid_ds = presized_datasets(tr, va, presize, info, budget, whole)
+    else: train_ds, valid_ds, info['presize'] = ImageListDataset(*tr), ImageListDataset(*va), False
+    return DataLoaders(*_loaders(train_ds, valid_ds, bs, val_bs, num_workers), vocab=vocab, info=info)
 
 # %% ../nbs/12_data.ipynb #54eb860b
 image_extensions = ('.bmp', '.gif', '.jpeg', '.jpg', '.png', '.tif', '.tiff', '.webp')
@@ -130,48 +172,6 @@ def _loaders(train_ds, valid_ds, bs, val_bs, num_workers, drop_last=None):
     train = DataLoader(train_ds, batch_size=bs, shuffle=True, drop_last=drop_last, num_workers=num_workers, pin_memory=pin)
     valid = DataLoader(valid_ds, batch_size=val_bs, shuffle=False, num_workers=num_workers, pin_memory=pin)
     return train, valid
-
-# %% ../nbs/12_data.ipynb #c2387972
-def image_folder_dls(path,                                     # folder with `<class>/` subfolders, or `train/` and `valid/` (or `val/`) ones
-                     size: int = 224,                          # side of the square images fed to the model
-                     bs: int = 64,                             # training batch size
-                     valid_pct: float = 0.2,                   # share of each class held out, when there is no validation folder
-                     seed: int = 42,                           # seed of that split
-                     train: str = 'train',                     # name of the training folder
-                     valid: str | None = None,                 # name of the validation folder (default: `valid`, else `val`)
-                     mean: Sequence[float] | None = None,      # per-channel normalization means (default: from `weights`, else ImageNet's)
-                     std: Sequence[float] | None = None,       # per-channel standard deviations (with `mean`)
-                     weights: str | WeightsEnum | None = None, # torchvision weights (or their name) or timm weights whose preprocessing to use, see preprocess_info
-                     resize: int | None = None,                # validation: resize target before the center crop (default: the weights' ratio, else `size/0.875`)
-                     interpolation: str | None = None,         # resampling filter, one of `interpolations` (default: the weights', else 'bilinear')
-                     crop_mode: str | None = None,             # validation's crop, one of `crop_modes` (default: the weights', else 'center')
-                     scale=(0.35, 1.0),                        # training: area fraction range of `RandomResizedCrop`
-                     flip: bool = True,                        # training: random horizontal flips
-                     val_bs: int | None = None,                # validation batch size (default `2*bs`)
-                     num_workers: int | None = None,           # processes reading images (0: the main process; None: default_num_workers)
-                     presize: int | bool | None = None,        # JPEGs decoded to this short side (None: `2*size`; False: full size), see PresizedImageDataset
-                     cache: bool | float | None = None,        # cache of decoded images (None: if they fit; False: none; True or GiB: up to a budget), see cache_budget
-                    ) -> DataLoaders:                          # with `vocab` (the class folders) and `info` (the preprocessing)
-    "`DataLoaders` for the images in `path/<class>/*` (seeded `valid_pct` split) or `path/train/<class>/*` + `path/valid/<class>/*`."
-    # check every argument before reading anything
-    if not isinstance(path, (str, os.PathLike)): raise TypeError(f"path: expected a folder path, got {type(path).__name__}")
-    size, bs = check_int(size, 'size', 1), check_int(bs, 'bs', 1)
-    val_bs = bs * 2 if val_bs is None else check_int(val_bs, 'val_bs', 1)
-    valid_pct, seed = check_real(valid_pct, 'valid_pct', 0., 1., lo_open=True, hi_open=True), check_int(seed, 'seed', 0)
-    if num_workers is not None: num_workers = check_int(num_workers, 'num_workers', 0)
-    presize, budget, whole = presize_settings(size, presize, cache)
-    if not (isinstance(scale, Sequence) and len(scale) == 2 and all(isinstance(o, numbers.Real) for o in scale)
-            and 0 < scale[0] <= scale[1] <= 1): raise ValueError(f"scale: expected (min, max) with 0 < min <= max <= 1, got {scale!r}")
-    info = preprocess_info(size, resize, mean, std, weights, interpolation, crop_mode)
-    path = Path(path)
-    if not path.exists(): raise ValueError(f"path: {path} does not exist")
-    if not path.is_dir(): raise ValueError(f"path: {path} is not a folder")
-    vocab, (tr_files, tr_labels), (va_files, va_labels) = _folder_split(path, train, valid, valid_pct, seed)
-    tr_tfm = train_tfms(size, info['mean'], info['std'], scale=scale, flip=flip, interpolation=info['interpolation'])
-    tr, va = (tr_files, tr_labels, tr_tfm), (va_files, va_labels, valid_tfms(info))
-    if presize: train_ds, valid_ds = presized_datasets(tr, va, presize, info, budget, whole)
-    else: train_ds, valid_ds, info['presize'] = ImageListDataset(*tr), ImageListDataset(*va), False
-    return DataLoaders(*_loaders(train_ds, valid_ds, bs, val_bs, num_workers), vocab=vocab, info=info)
 
 # %% ../nbs/12_data.ipynb #8085412e
 @lru_cache(maxsize=4)
