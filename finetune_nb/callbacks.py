@@ -34,7 +34,7 @@ class Callback:
 
 # %% ../nbs/03_callbacks.ipynb #83b66e61
 def check_cbs(
-    cbs,               # None, a `Callback`, a `Callback` subclass, or a list/tuple of them
+    cbs,               # None, a Callback, a Callback subclass, or a list/tuple of them
     name: str = 'cbs'  # the argument name used in error messages
 ) -> list[Callback]:   # the callbacks, classes instantiated
     "`cbs` as a list of `Callback` instances, or a `TypeError` naming `name`."
@@ -132,7 +132,7 @@ def smooth(
     return res
 
 # %% ../nbs/03_callbacks.ipynb #53eb5792
-def subplots(ncols: int = 1, figsize=None):
+def subplots(ncols: int = 1, figsize: tuple | None = None):
     "A row of `ncols` matplotlib axes (`fig, axs` with `axs` 2-d), 5 x 3.5 inches each unless `figsize`."
     import matplotlib.pyplot as plt
     return plt.subplots(1, ncols, figsize=figsize or (5 * ncols, 3.5), squeeze=False)
@@ -142,7 +142,7 @@ def subplots(ncols: int = 1, figsize=None):
 def plot_loss(self: Recorder,
               skip_start: int = 0,     # leave out the first `skip_start` steps
               with_valid: bool = True, # also plot the validation loss at each epoch's end
-              beta: float = 0.98):     # smoothing of the training loss (see `smooth`)
+              beta: float = 0.98):     # smoothing of the training loss (see smooth)
     "Per-step training loss (raw and smoothed) and per-epoch validation loss; returns the figure."
     losses = self.losses
     if not losses: raise ValueError("the recorder is empty: train first")
@@ -158,7 +158,7 @@ def plot_loss(self: Recorder,
 # %% ../nbs/03_callbacks.ipynb #2b4bb372
 @patch
 def plot_sched(self: Recorder,
-               group_names=None): # one legend name per parameter group (default: 'group 0', ..., 'head')
+               group_names: list[str] | None = None): # one legend name per parameter group (default: 'group 0', ..., 'head')
     "Learning rate (log scale) and momentum of every parameter group per step, each fit's start marked; returns the figure."
     if not self.lrs: raise ValueError("the recorder is empty: train first")
     n = len(self.lrs[0])
@@ -210,7 +210,7 @@ class ProgressCallback(Callback):
     order = 60
     def __init__(self,
                  refresh: float = 0.5,       # seconds between two updates of the running loss
-                 show_groups: bool = False): # print `group_status` (which groups train) at the start of every fit
+                 show_groups: bool = False): # print group_status (which groups train) at the start of every fit
         self.refresh, self.show_groups, self._bars, self.batch_bar = refresh, show_groups, False, None   # validate() may run outside fit
 
     def before_fit(self):

@@ -12,7 +12,7 @@ from torch import nn
 __all__ = ['check_compile', 'compiled', 'reset_compiled']
 
 # %% ../nbs/09b_compile.ipynb #93ea3d81
-def check_compile(compile,                # `Learner`'s argument: a bool, or a dict of `torch.compile` keyword arguments
+def check_compile(compile,                # Learner's argument: a bool, or a dict of `torch.compile` keyword arguments
                  ) -> dict | None:       # None when off, else the keyword arguments for `torch.compile`
     "`Learner`'s `compile` checked: None when off, else the keyword arguments for `torch.compile` (`True`: none)."
     if compile is False: return None
@@ -27,7 +27,7 @@ def check_compile(compile,                # `Learner`'s argument: a bool, or a d
     return dict(compile)
 
 # %% ../nbs/09b_compile.ipynb #1237782f
-def compiled(learn,                # the `Learner` whose loop runs the forward pass
+def compiled(learn,                # the Learner whose loop runs the forward pass
              ) -> nn.Module:       # the wrapper `torch.compile` made of `learn.model`, with `learn.compile`'s arguments
     "The `torch.compile` wrapper of `learn.model` the loop runs; made again when `learn.model` is another object."
     if learn.compiled_model is None: torch.compiler.reset()      # a new phase: no graph of an earlier one may run again
@@ -35,6 +35,6 @@ def compiled(learn,                # the `Learner` whose loop runs the forward p
         learn.compiled_model, learn.compiled_for = torch.compile(learn.model, **learn.compile), learn.model
     return learn.compiled_model
 
-def reset_compiled(learn): # the `Learner` whose compiled model is dropped
+def reset_compiled(learn): # the Learner whose compiled model is dropped
     "Drop `learn`'s compiled model: the next forward pass of the loop compiles afresh, for the current `requires_grad` flags."
     learn.compiled_model = learn.compiled_for = None

@@ -5,22 +5,65 @@
 # %% ../nbs/12_data.ipynb #95f20a42
 from __future__ import annotations
 import numbers, os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from PIL import Image
+from torchvision.models import WeightsEnum
 from .learner import DataLoaders
 from .checks import check_int, check_real
 from .preprocess import train_tfms, valid_tfms, preprocess_info, _check_stats
 from .presize import presize_settings, presized_datasets, default_num_workers
 
 # %% auto #0
-__all__ = ['image_extensions', 'get_image_files', 'load_image', 'ImageListDataset', 'stratified_split', 'image_folder_dls',
+__all__ = ['image_extensions', 'image_folder_dls', 'get_image_files', 'load_image', 'ImageListDataset', 'stratified_split',
            'digits_stats', 'TensorImageDataset', 'digits_source_dls', 'few_shot_split', 'digits_target_dls',
            'denormalize', 'show_images']
+
+# %% ../nbs/12_data.ipynb #c2387972
+def image_folder_dls(path,                                     # folder with `<class>/` subfolders, or `train/` and `valid/` (or `val/`) ones
+                     size: int = 224,                          # side of the square images fed to the model
+                     bs: int = 64,                             # training batch size
+                     valid_pct: float = 0.2,                   # share of each class held out, when there is no validation folder
+                     seed: int = 42,                           # seed of that split
+                     train: str = 'train',                     # name of the training folder
+                     valid: str | None = None,                 # name of the validation folder (default: `valid`, else `val`)
+                     mean: Sequence[float] | None = None,      # per-channel normalization means (default: from `weights`, else ImageNet's)
+                     std: Sequence[float] | None = None,       # per-channel standard deviations (with `mean`)
+                     weights: str | WeightsEnum | None = None, # torchvision weights (or their name) or timm weights whose preprocessing to use, see preprocess_info
+                     resize: int | None = None,                # validation: resize target before the center crop (default: the weights' ratio, else `size/0.875`)
+                     interpolation: str | None = None,         # resampling filter, one of `interpolations` (default: the weights', else 'bilinear')
+                     crop_mode: str | None = None,             # validation's crop, one of `crop_modes` (default: the weights', else 'center')
+                     scale=(0.35, 1.0),                        # training: area fraction range of `RandomResizedCrop`
+                     flip: bool = True,                        # training: random horizontal flips
+                     val_bs: int | None = None,                # validation batch size (default `2*bs`)
+                     num_workers: int | None = None,           # processes reading images (0: the main process; None: default_num_workers)
+                     presize: int | bool | None = None,        # JPEGs decoded to this short side (None: `2*size`; False: full size), see PresizedImageDataset
+                     cache: bool | float | None = None,        # cache of decoded images (None: if they fit; False: none; True or GiB: up to a budget), see cache_budget
+                    ) -> DataLoaders:                          # with `vocab` (the class folders) and `info` (the preprocessing)
+    "`DataLoaders` for the images in `path/<class>/*` (seeded `valid_pct` split) or `path/train/<class>/*` + `path/valid/<class>/*`."
+    # check every argument before reading anything
+    if not isinstance(path, (str, os.PathLike)): raise TypeError(f"path: expected a folder path, got {type(path).__name__}")
+    size, bs = check_int(size, 'size', 1), check_int(bs, 'bs', 1)
+    val_bs = bs * 2 if val_bs is None else check_int(val_bs, 'val_bs', 1)
+    valid_pct, seed = check_real(valid_pct, 'valid_pct', 0., 1., lo_open=True, hi_open=True), check_int(seed, 'seed', 0)
+    if num_workers is not None: num_workers = check_int(num_workers, 'num_workers', 0)
+    presize, budget, whole = presize_settings(size, presize, cache)
+    if not (isinstance(scale, Sequence) and len(scale) == 2 and all(isinstance(o, numbers.Real) for o in scale)
+            and 0 < scale[0] <= scale[1] <= 1): raise ValueError(f"scale: expected (min, max) with 0 < min <= max <= 1, got {scale!r}")
+    info = preprocess_info(size, resize, mean, std, weights, interpolation, crop_mode)
+    path = Path(path)
+    if not path.exists(): raise ValueError(f"path: {path} does not exist")
+    if not path.is_dir(): raise ValueError(f"path: {path} is not a folder")
+    vocab, (tr_files, tr_labels), (va_files, va_labels) = _folder_split(path, train, valid, valid_pct, seed)
+    tr_tfm = train_tfms(size, info['mean'], info['std'], scale=scale, flip=flip, interpolation=info['interpolation'])
+    tr, va = (tr_files, tr_labels, tr_tfm), (va_files, va_labels, valid_tfms(info))
+    if presize: train_ds, valid_ds = presized_datasets(tr, va, presize, info, budget, whole)
+    else: train_ds, valid_ds, info['presize'] = ImageListDataset(*tr), ImageListDataset(*va), False
+    return DataLoaders(*_loaders(train_ds, valid_ds, bs, val_bs, num_workers), vocab=vocab, info=info)
 
 # %% ../nbs/12_data.ipynb #54eb860b
 image_extensions = ('.bmp', '.gif', '.jpeg', '.jpg', '.png', '.tif', '.tiff', '.webp')
@@ -36,9 +79,9 @@ def get_image_files(path, # the folder to search
     return sorted(res)
 
 # %% ../nbs/12_data.ipynb #538c2169
-def load_image(path,         # an image file
-               presize=None, # a JPEG is decoded at the smallest DCT scale keeping both sides >= `presize` (None: full size)
-              ) -> Image.Image: # in RGB mode
+def load_image(path,                       # an image file
+               presize: int | None = None, # a JPEG is decoded at the smallest DCT scale keeping both sides >= `presize` (None: full size)
+              ) -> Image.Image:            # in RGB mode
     "Open the image at `path` as an RGB PIL image (a JPEG at reduced size with `presize`); a missing or unreadable file raises `ValueError` naming it."
     try:
         with Image.open(path) as im:
@@ -50,9 +93,9 @@ def load_image(path,         # an image file
 class ImageListDataset(Dataset):
     "A dataset of image `files` with integer `labels`, read with `load_image` and transformed by `tfm`."
     def __init__(self,
-                 files,    # image file paths
-                 labels,   # one integer label per file
-                 tfm=None, # applied to each PIL image (e.g. `train_tfms()`); None returns the image itself
+                 files,                       # image file paths
+                 labels,                      # one integer label per file
+                 tfm: Callable | None = None, # applied to each PIL image (e.g. train_tfms()); None returns the image itself
                 ):
         if len(files) != len(labels): raise ValueError(f"labels: expected {len(files)} labels, got {len(labels)}")
         self.files, self.labels, self.tfm = [Path(f) for f in files], [int(l) for l in labels], tfm
@@ -130,48 +173,6 @@ def _loaders(train_ds, valid_ds, bs, val_bs, num_workers, drop_last=None):
     valid = DataLoader(valid_ds, batch_size=val_bs, shuffle=False, num_workers=num_workers, pin_memory=pin)
     return train, valid
 
-# %% ../nbs/12_data.ipynb #c2387972
-def image_folder_dls(path,                       # folder with `<class>/` subfolders, or `train/` and `valid/` (or `val/`) ones
-                     size: int = 224,            # side of the square images fed to the model
-                     bs: int = 64,               # training batch size
-                     valid_pct: float = 0.2,     # share of each class held out, when there is no validation folder
-                     seed: int = 42,             # seed of that split
-                     train: str = 'train',       # name of the training folder
-                     valid: str | None = None,   # name of the validation folder (default: `valid`, else `val`)
-                     mean=None,                  # per-channel normalization means (default: from `weights`, else ImageNet's)
-                     std=None,                   # per-channel standard deviations (with `mean`)
-                     weights=None,               # torchvision weights (or their name) or timm weights whose preprocessing to use, see `preprocess_info`
-                     resize: int | None = None,  # validation: resize target before the center crop (default: the weights' ratio, else `size/0.875`)
-                     interpolation: str | None = None, # resampling filter, one of `interpolations` (default: the weights', else 'bilinear')
-                     crop_mode: str | None = None,     # validation's crop, one of `crop_modes` (default: the weights', else 'center')
-                     scale=(0.35, 1.0),          # training: area fraction range of `RandomResizedCrop`
-                     flip: bool = True,          # training: random horizontal flips
-                     val_bs: int | None = None,  # validation batch size (default `2*bs`)
-                     num_workers: int | None = None, # processes reading images (0: the main process; None: `default_num_workers`)
-                     presize=None,               # JPEGs decoded to this short side (None: `2*size`; False: full size), see `PresizedImageDataset`
-                     cache=None,                 # cache of decoded images (None: if they fit; False: none; True or GiB: up to a budget), see `cache_budget`
-                    ) -> DataLoaders:            # with `vocab` (the class folders) and `info` (the preprocessing)
-    "`DataLoaders` for the images in `path/<class>/*` (seeded `valid_pct` split) or `path/train/<class>/*` + `path/valid/<class>/*`."
-    # check every argument before reading anything
-    if not isinstance(path, (str, os.PathLike)): raise TypeError(f"path: expected a folder path, got {type(path).__name__}")
-    size, bs = check_int(size, 'size', 1), check_int(bs, 'bs', 1)
-    val_bs = bs * 2 if val_bs is None else check_int(val_bs, 'val_bs', 1)
-    valid_pct, seed = check_real(valid_pct, 'valid_pct', 0., 1., lo_open=True, hi_open=True), check_int(seed, 'seed', 0)
-    if num_workers is not None: num_workers = check_int(num_workers, 'num_workers', 0)
-    presize, budget, whole = presize_settings(size, presize, cache)
-    if not (isinstance(scale, Sequence) and len(scale) == 2 and all(isinstance(o, numbers.Real) for o in scale)
-            and 0 < scale[0] <= scale[1] <= 1): raise ValueError(f"scale: expected (min, max) with 0 < min <= max <= 1, got {scale!r}")
-    info = preprocess_info(size, resize, mean, std, weights, interpolation, crop_mode)
-    path = Path(path)
-    if not path.exists(): raise ValueError(f"path: {path} does not exist")
-    if not path.is_dir(): raise ValueError(f"path: {path} is not a folder")
-    vocab, (tr_files, tr_labels), (va_files, va_labels) = _folder_split(path, train, valid, valid_pct, seed)
-    tr_tfm = train_tfms(size, info['mean'], info['std'], scale=scale, flip=flip, interpolation=info['interpolation'])
-    tr, va = (tr_files, tr_labels, tr_tfm), (va_files, va_labels, valid_tfms(info))
-    if presize: train_ds, valid_ds = presized_datasets(tr, va, presize, info, budget, whole)
-    else: train_ds, valid_ds, info['presize'] = ImageListDataset(*tr), ImageListDataset(*va), False
-    return DataLoaders(*_loaders(train_ds, valid_ds, bs, val_bs, num_workers), vocab=vocab, info=info)
-
 # %% ../nbs/12_data.ipynb #8085412e
 @lru_cache(maxsize=4)
 def _digits(size):
@@ -229,16 +230,16 @@ def _digits_args(size, bs, val_bs, num_workers, max_shift, mean, std):
     mean, std = _check_stats(mean, std) if mean is not None or std is not None else digits_stats(size)
     return size, bs, val_bs, num_workers, max_shift, mean, std
 
-def digits_source_dls(bs: int = 64,               # training batch size
-                      valid_pct: float = 0.2,     # share of each digit held out for validation
-                      seed: int = 0,              # seed of the split
-                      size: int = 32,             # side of the upsampled images
-                      max_shift: int = 0,         # training: random shifts of up to this many pixels (0: none)
-                      mean=None,                  # per-channel normalization means (default: `digits_stats(size)`)
-                      std=None,                   # per-channel standard deviations (with `mean`)
-                      val_bs: int | None = None,  # validation batch size (default `2*bs`)
-                      num_workers: int = 0,       # DataLoader worker processes
-                     ) -> DataLoaders:            # vocab `['0', ..., '4']`, info with the digits' statistics
+def digits_source_dls(bs: int = 64,                        # training batch size
+                      valid_pct: float = 0.2,              # share of each digit held out for validation
+                      seed: int = 0,                       # seed of the split
+                      size: int = 32,                      # side of the upsampled images
+                      max_shift: int = 0,                  # training: random shifts of up to this many pixels (0: none)
+                      mean: Sequence[float] | None = None, # per-channel normalization means (default: `digits_stats(size)`)
+                      std: Sequence[float] | None = None,  # per-channel standard deviations (with `mean`)
+                      val_bs: int | None = None,           # validation batch size (default `2*bs`)
+                      num_workers: int = 0,                # DataLoader worker processes
+                     ) -> DataLoaders:                     # vocab `['0', ..., '4']`, info with the digits' statistics
     "`DataLoaders` for the source task: digits 0-4, a seeded stratified `valid_pct` split, `size`×`size` RGB tensors."
     size, bs, val_bs, num_workers, max_shift, mean, std = _digits_args(size, bs, val_bs, num_workers, max_shift, mean, std)
     valid_pct, seed = check_real(valid_pct, 'valid_pct', 0., 1., lo_open=True, hi_open=True), check_int(seed, 'seed', 0)
@@ -266,16 +267,16 @@ def few_shot_split(labels,        # one label per item
     return sorted(train), sorted(valid)
 
 # %% ../nbs/12_data.ipynb #ba5cf830
-def digits_target_dls(k: int = 10,               # labeled training images per class
-                      bs: int = 10,               # training batch size
-                      seed: int = 0,              # seed of the choice of the `k` images
-                      size: int = 32,             # side of the upsampled images
-                      max_shift: int = 0,         # training: random shifts of up to this many pixels (0: none)
-                      mean=None,                  # per-channel normalization means (default: the source task's, `digits_stats(size)`)
-                      std=None,                   # per-channel standard deviations (with `mean`)
-                      val_bs: int | None = None,  # validation batch size (default `2*bs`)
-                      num_workers: int = 0,       # DataLoader worker processes
-                     ) -> DataLoaders:            # vocab `['5', ..., '9']`, info with the source digits' statistics
+def digits_target_dls(k: int = 10,                         # labeled training images per class
+                      bs: int = 10,                        # training batch size
+                      seed: int = 0,                       # seed of the choice of the `k` images
+                      size: int = 32,                      # side of the upsampled images
+                      max_shift: int = 0,                  # training: random shifts of up to this many pixels (0: none)
+                      mean: Sequence[float] | None = None, # per-channel normalization means (default: the source task's, `digits_stats(size)`)
+                      std: Sequence[float] | None = None,  # per-channel standard deviations (with `mean`)
+                      val_bs: int | None = None,           # validation batch size (default `2*bs`)
+                      num_workers: int = 0,                # DataLoader worker processes
+                     ) -> DataLoaders:                     # vocab `['5', ..., '9']`, info with the source digits' statistics
     "`DataLoaders` for the target task: digits 5-9 as classes 0-4, `k` seeded training images per class, the rest for validation."
     k = check_int(k, 'k', 1)
     size, bs, val_bs, num_workers, max_shift, mean, std = _digits_args(size, bs, val_bs, num_workers, max_shift, mean, std)
@@ -296,13 +297,13 @@ def denormalize(x: torch.Tensor, # normalized images (C, H, W) or (N, C, H, W)
     return (x * std + mean).clamp(0, 1)
 
 # %% ../nbs/12_data.ipynb #c534dc2b
-def show_images(x: torch.Tensor,              # images (N, 3, H, W)
-                y=None,                       # their labels (integers), shown as titles
-                vocab=None,                   # class names: the title of label `i` is `vocab[i]`
-                info: Mapping | None = None,  # preprocessing with the `mean` and `std` to undo (None: `x` is shown as is)
-                ncols: int = 8,               # images per row
-                figsize=None,                 # default: 1.2 x 1.3 inches per image
-               ):                             # the matplotlib axes, an array (rows, columns)
+def show_images(x: torch.Tensor,                    # images (N, 3, H, W)
+                y: Sequence[int] | None = None,     # their labels (integers), shown as titles
+                vocab: Sequence[str] | None = None, # class names: the title of label `i` is `vocab[i]`
+                info: Mapping | None = None,        # preprocessing with the `mean` and `std` to undo (None: `x` is shown as is)
+                ncols: int = 8,                     # images per row
+                figsize: tuple | None = None,       # default: 1.2 x 1.3 inches per image
+               ):                                   # the matplotlib axes, an array (rows, columns)
     "Show images `x` (N, 3, H, W) in a grid titled with labels `y` (names from `vocab`); `info` undoes the normalization. Returns the axes."
     import matplotlib.pyplot as plt
     n = len(x)

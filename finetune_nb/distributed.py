@@ -26,7 +26,7 @@ def dist_env() -> tuple[int, int, int] | None:
     return rank, local_rank, ws
 
 # %% ../nbs/10_distributed.ipynb #75385ca3
-def shard_dls(dls,               # the `DataLoaders` to shard (torch DataLoaders with a batch size)
+def shard_dls(dls,               # the DataLoaders to shard (torch DataLoaders with a batch size)
               rank: int,         # this process's rank
               world_size: int,   # number of processes
               seed: int = 0):    # shuffling seed, the same on every rank
@@ -76,7 +76,7 @@ def barrier(learn):
     "Wait until every process gets here, when `learn` trains distributed (a no-op otherwise): files rank 0 writes are then there for all."
     if learn.distributed: dist.barrier()
 
-def setup_distributed(learn,                    # the `Learner` being made
+def setup_distributed(learn,                    # the Learner being made
                       backend: str | None = None): # 'gloo' or 'nccl'; None: nccl with CUDA, else gloo
     "Make `learn` train with DDP in torchrun's process group (called by `Learner` under torchrun)."
     env = dist_env()

@@ -19,6 +19,49 @@ from .checks import check_int, check_pos, check_real
 __all__ = ['ParamScheduler', 'Phase', 'phase_scheds', 'check_phases', 'fine_tune_phases', 'gradual_unfreeze_phases',
            'sched_preview']
 
+# %% ../nbs/05_fine_tune.ipynb #1c49e877
+class _Default(float):
+    "A default that `is` tells apart from the same number passed on purpose; shown as the number."
+    def __repr__(self): return f"{float(self):g}"
+_lr_mult = _Default(100)      # the default `lr_mult`: with `layer_decay`, only an `lr_mult` given on purpose is an error
+
+@patch
+def fine_tune(self: Learner,
+              epochs: int,                  # epochs of phase 2, when everything trains
+              base_lr: float = 2e-3,        # the head's peak lr in phase 1 (phase 2 peaks at half of it)
+              freeze_epochs: int = 1,       # epochs of phase 1, when only the head (and normalization layers) train
+              lr_mult: float = _lr_mult,    # phase 2: the earliest group's lr is the head's divided by this (default 100)
+              pct_start: float = 0.3,       # phase 2's warm-up fraction
+              div: float = 5.0,             # phase 2 starts at its peak lr divided by this
+              cache_features: bool = False, # phase 1 on precomputed body features (needs `train_bn=False`, chapter 8)
+              checkpoint: str | None = None, # a path: save after every epoch, resume from it (chapter 7)
+              layer_decay: float | None = None, # instead of `lr_mult`: phase 2's group g of n peaks at `base_lr/2 * layer_decay**(n-1-g)`
+              **kwargs):                    # `div_final`, `wd`, `moms`, `cbs`, `reset_opt`, for both phases
+    "fastai's transfer-learning recipe: `freeze_epochs` on the head alone, then `epochs` on everything with discriminative lrs."
+    phases = fine_tune_phases(epochs, base_lr, freeze_epochs, lr_mult, pct_start, div, layer_decay)
+    self.fit_phases(phases, cache_features=cache_features, checkpoint=checkpoint, **kwargs)
+
+# %% ../nbs/05_fine_tune.ipynb #623938c5
+@patch
+def fit_one_cycle(self: Learner,
+                  n_epoch: int,             # number of epochs
+                  lr_max: float | slice | list | None = None, # peak lr spec: a number, `slice(stop)`, `slice(start, stop)` or one per group; None: `self.lr`
+                  div: float = 25.,         # the lr starts at `lr_max/div`
+                  div_final: float = 1e5,   # and ends at `lr_max/div_final`
+                  pct_start: float = 0.25,  # fraction of the steps spent warming up
+                  wd: float | None = None,  # weight decay; None: the Learner's
+                  moms: tuple | None = None, # momentum at the start, at the peak and at the end; None: the Learner's `moms`
+                  cbs: Callback | list | None = None, # callbacks for this fit only
+                  reset_opt: bool = False,  # make a new optimizer (fresh Adam statistics) first
+                  start_epoch: int = 0,     # resume at this epoch: the schedule continues where it was
+                  checkpoint: str | None = None, # a path: save the training state after every epoch, and resume from it
+                  layer_decay: float | None = None): # instead of a slice: group g of n peaks at `lr_max * layer_decay**(n-1-g)` (`lr_max` a number)
+    "Fit `n_epoch` epochs with the 1cycle policy: per-group lr `lr_max/div → lr_max → lr_max/div_final`, momentum `moms`."
+    n_epoch = check_int(n_epoch, 'n_epoch', 1)
+    lr_max = layer_decay_spec(self.lr if lr_max is None else lr_max, layer_decay, 'lr_max')   # a `LayerDecay` spec when `layer_decay` is given
+    phase = Phase(None, n_epoch, lr_max, dict(div=div, div_final=div_final, pct_start=pct_start))
+    self.fit_phases([phase], checkpoint=checkpoint, start_epoch=start_epoch, wd=wd, moms=moms, cbs=cbs, reset_opt=reset_opt)
+
 # %% ../nbs/05_fine_tune.ipynb #822b9d38
 class ParamScheduler(Callback):
     "Sets hyper-parameters from `scheds` (`{'lr': ..., 'mom': ...}`) before every training batch."
@@ -39,11 +82,12 @@ class Phase(NamedTuple):
     freeze: int | None   # argument of `freeze_to` before this phase, or None
     n_epoch: int         # epochs of this phase (0: skip it)
     lr_max: object       # peak lr spec: a number, `slice(stop)`, `slice(start, stop)` or one per group
-    sched: dict          # `one_cycle_scheds` arguments: `pct_start`, `div`, `div_final`
+    sched: dict          # one_cycle_scheds arguments: `pct_start`, `div`, `div_final`
 
+# %% ../nbs/05_fine_tune.ipynb #fbd73f41
 _run_kwargs = ('div_final', 'wd', 'moms', 'cbs', 'reset_opt')   # what every phase of a run shares
 
-def phase_scheds(p: Phase, n_groups: int, moms, div_final=None) -> dict:
+def phase_scheds(p: Phase, n_groups: int, moms, div_final: float | None = None) -> dict:
     "The lr (one per group) and momentum schedules of phase `p`, `div_final` overriding the phase's own."
     return one_cycle_scheds(p.lr_max, n_groups, **{**p.sched, **({} if div_final is None else {'div_final': div_final})}, moms=moms)
 
@@ -65,7 +109,7 @@ def _fit_phase(self: Learner, p: Phase, start_epoch: int, div_final=None, wd=Non
 
 @patch
 def fit_phases(self: Learner,
-               phases: list,                 # the `Phase`s to run, in order
+               phases: list,                 # the Phases to run, in order
                cache_features: bool = False, # train the head-only phases on cached body features (chapter 8)
                checkpoint: str | None = None, # a path: save the training state after every epoch, and resume from it (chapter 7)
                start_epoch: int = 0,         # start the first phase at this epoch
@@ -90,33 +134,7 @@ def fit_phases(self: Learner,
         with cached_body(self) if head_only else nullcontext():
             self._fit_phase(p, start, **{**kwargs, 'cbs': cbs})
 
-# %% ../nbs/05_fine_tune.ipynb #623938c5
-@patch
-def fit_one_cycle(self: Learner,
-                  n_epoch: int,             # number of epochs
-                  lr_max: float | slice | list | None = None, # peak lr spec: a number, `slice(stop)`, `slice(start, stop)` or one per group; None: `self.lr`
-                  div: float = 25.,         # the lr starts at `lr_max/div`
-                  div_final: float = 1e5,   # and ends at `lr_max/div_final`
-                  pct_start: float = 0.25,  # fraction of the steps spent warming up
-                  wd: float | None = None,  # weight decay; None: the Learner's
-                  moms: tuple | None = None, # momentum at the start, at the peak and at the end; None: the Learner's `moms`
-                  cbs: Callback | list | None = None, # callbacks for this fit only
-                  reset_opt: bool = False,  # make a new optimizer (fresh Adam statistics) first
-                  start_epoch: int = 0,     # resume at this epoch: the schedule continues where it was
-                  checkpoint: str | None = None, # a path: save the training state after every epoch, and resume from it
-                  layer_decay: float | None = None): # instead of a slice: group g of n peaks at `lr_max * layer_decay**(n-1-g)` (`lr_max` a number)
-    "Fit `n_epoch` epochs with the 1cycle policy: per-group lr `lr_max/div → lr_max → lr_max/div_final`, momentum `moms`."
-    n_epoch = check_int(n_epoch, 'n_epoch', 1)
-    lr_max = layer_decay_spec(self.lr if lr_max is None else lr_max, layer_decay, 'lr_max')   # a `LayerDecay` spec when `layer_decay` is given
-    phase = Phase(None, n_epoch, lr_max, dict(div=div, div_final=div_final, pct_start=pct_start))
-    self.fit_phases([phase], checkpoint=checkpoint, start_epoch=start_epoch, wd=wd, moms=moms, cbs=cbs, reset_opt=reset_opt)
-
 # %% ../nbs/05_fine_tune.ipynb #46719469
-class _Default(float):
-    "A default that `is` tells apart from the same number passed on purpose; shown as the number."
-    def __repr__(self): return f"{float(self):g}"
-_lr_mult = _Default(100)      # the default `lr_mult`: with `layer_decay`, only an `lr_mult` given on purpose is an error
-
 def fine_tune_phases(epochs: int,              # epochs of phase 2 (everything trains)
                      base_lr: float = 2e-3,    # the head's peak lr in phase 1; phase 2 peaks at half of it
                      freeze_epochs: int = 1,   # epochs of phase 1 (head only)
@@ -133,23 +151,6 @@ def fine_tune_phases(epochs: int,              # epochs of phase 2 (everything t
     lr2 = slice(base_lr / 2 / lr_mult, base_lr / 2) if layer_decay is None else layer_decay_spec(base_lr / 2, layer_decay, 'base_lr')
     return [Phase(-1, freeze_epochs, slice(base_lr), dict(pct_start=0.99)),                 # freeze()
             Phase(0, epochs, lr2, dict(pct_start=pct_start, div=div))]                      # unfreeze()
-
-# %% ../nbs/05_fine_tune.ipynb #1c49e877
-@patch
-def fine_tune(self: Learner,
-              epochs: int,                  # epochs of phase 2, when everything trains
-              base_lr: float = 2e-3,        # the head's peak lr in phase 1 (phase 2 peaks at half of it)
-              freeze_epochs: int = 1,       # epochs of phase 1, when only the head (and normalization layers) train
-              lr_mult: float = _lr_mult,    # phase 2: the earliest group's lr is the head's divided by this (default 100)
-              pct_start: float = 0.3,       # phase 2's warm-up fraction
-              div: float = 5.0,             # phase 2 starts at its peak lr divided by this
-              cache_features: bool = False, # phase 1 on precomputed body features (needs `train_bn=False`, chapter 8)
-              checkpoint: str | None = None, # a path: save after every epoch, resume from it (chapter 7)
-              layer_decay: float | None = None, # instead of `lr_mult`: phase 2's group g of n peaks at `base_lr/2 * layer_decay**(n-1-g)`
-              **kwargs):                    # `div_final`, `wd`, `moms`, `cbs`, `reset_opt`, for both phases
-    "fastai's transfer-learning recipe: `freeze_epochs` on the head alone, then `epochs` on everything with discriminative lrs."
-    phases = fine_tune_phases(epochs, base_lr, freeze_epochs, lr_mult, pct_start, div, layer_decay)
-    self.fit_phases(phases, cache_features=cache_features, checkpoint=checkpoint, **kwargs)
 
 # %% ../nbs/05_fine_tune.ipynb #5f1fbb67
 def gradual_unfreeze_phases(n_groups: int,          # number of parameter groups: one stage each
@@ -198,7 +199,7 @@ class _Preview:
 # %% ../nbs/05_fine_tune.ipynb #67b33cf6
 def sched_preview(method: str,                 # 'fine_tune', 'fit_one_cycle' or 'gradual_unfreeze'
                   *args,                       # the method's positional arguments
-                  n_groups: int = 3,           # parameter groups of the model (3 for `vision_learner`)
+                  n_groups: int = 3,           # parameter groups of the model (3 for vision_learner)
                   steps_per_epoch: int = 100,  # training batches per epoch
                   lr=1e-3,                     # the Learner's `lr` (`fit_one_cycle`'s default `lr_max`)
                   moms=(0.95, 0.85, 0.95),     # the Learner's `moms`

@@ -5,10 +5,12 @@
 # %% ../nbs/13_inference.ipynb #37c92845
 from __future__ import annotations
 import os
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 from fastcore.basics import patch
 from PIL import Image
 from .params import auto_splitter
@@ -36,7 +38,7 @@ def _check_dl(self: Learner, dl):
     return dl
 
 @patch
-def validate(self: Learner, dl=None) -> list[float]:
+def validate(self: Learner, dl: DataLoader | None = None) -> list[float]:
     "Loss and metrics on `dl` (default: the validation loader), as `[valid_loss, *metrics]`."
     dl = self._check_dl(dl)
     was_training = self.model.training
@@ -50,8 +52,8 @@ def _default_act(loss_func):
 
 @patch
 def get_preds(self: Learner,
-              dl=None,   # the loader to predict; None: the validation loader
-              act=None): # applied to the model's outputs; None: softmax for cross-entropy, else nothing
+              dl: DataLoader | None = None, # the loader to predict; None: the validation loader
+              act: Callable | None = None): # applied to the model's outputs; None: softmax for cross-entropy, else nothing
     "Predictions (after `act`, default softmax for cross-entropy) and targets for all of `dl` (default: validation)."
     dl = self._check_dl(dl)
     if act is not None and not callable(act): raise TypeError(f"act: expected a callable applied to the predictions, got {type(act).__name__}")
@@ -81,7 +83,7 @@ def predict(self: Learner, item: torch.Tensor):
     return (self.dls.vocab[idx] if self.dls.vocab else idx), idx, probs
 
 # %% ../nbs/13_inference.ipynb #23a1ec97
-def model_from_meta(meta: dict, # the values of `vision_meta`: `arch` and `n_out`, optionally `weights`, `cut` and the head options
+def model_from_meta(meta: dict, # the values of vision_meta: `arch` and `n_out`, optionally `weights`, `cut` and the head options
                    ) -> nn.Sequential: # the model with random weights, ready for `load_state_dict`
     "Rebuild the `nn.Sequential(body, head)` described by `vision_meta` values, with random weights, ready for `load_state_dict`."
     if not isinstance(meta, dict): raise TypeError(f"meta: expected a dict, got {type(meta).__name__}")
@@ -100,7 +102,7 @@ _export_keys = ('model', 'vocab', 'info', 'meta')
 
 def _bad_file(file, msg): return ValueError(f"fname: {file} {msg}")
 
-def load_learner(fname,              # file written by `Learner.export` (of a `vision_learner`)
+def load_learner(fname,              # file written by Learner.export (of a vision_learner)
                  device='cpu',       # where to put the model ('cpu', 'cuda', a torch.device)
                 ) -> Learner:        # in eval mode, with the exported `vocab` and `info` but no data
     "A `Learner` ready for inference from the file `Learner.export` wrote: model rebuilt from `meta` (no pretrained weights loaded), exported weights, eval mode, `vocab` and `info`."
@@ -148,7 +150,7 @@ def valid_tfm(self: Learner):
 @patch
 def predict_image(self: Learner,
                   img, # an image file path, a PIL image, or one transformed `(C, H, W)` tensor
-                 ) -> tuple: # `(class name, index, probabilities)`, as `Learner.predict`
+                 ) -> tuple: # `(class name, index, probabilities)`, as Learner.predict
     "Predict one image, given as a file path, a PIL image or a transformed `(C, H, W)` tensor: `(class name, index, probabilities)`."
     if isinstance(img, torch.Tensor):
         if img.ndim != 3: raise ValueError(f"img: expected one transformed image of shape (channels, height, width), got shape {tuple(img.shape)}")

@@ -11,6 +11,7 @@ from operator import itemgetter
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader
 from torchvision.transforms.v2 import functional as TF
 from fastcore.basics import patch
 from .lr import lr_range
@@ -52,11 +53,11 @@ def _image_info(info):
 # %% ../nbs/13a_interpret.ipynb #87879ccb
 @patch
 def show_batch(self: DataLoaders,
-               n: int = 9,               # how many images
-               valid: bool = False,      # show the validation loader instead of the (augmented) training one
-               ncols: int | None = None, # images per row (default: as square a grid as possible)
-               figsize=None,             # default: 2 inches per image
-              ):                         # the matplotlib figure
+               n: int = 9,                   # how many images
+               valid: bool = False,          # show the validation loader instead of the (augmented) training one
+               ncols: int | None = None,     # images per row (default: as square a grid as possible)
+               figsize: tuple | None = None, # default: 2 inches per image
+              ):                             # the matplotlib figure
     "Show the first `n` images of the training loader (or the validation one) with their class names; returns the figure."
     n, valid = check_int(n, 'n', 1), check_bool(valid, 'valid')
     dl = self.valid if valid else self.train
@@ -162,10 +163,10 @@ def summary(self: Learner,
 # %% ../nbs/13a_interpret.ipynb #679bdb85
 @patch
 def show_results(self: Learner,
-                 n: int = 9,               # how many validation images
-                 ncols: int | None = None, # images per row (default: as square a grid as possible)
-                 figsize=None,             # default: 2 inches per image
-                ):                         # the matplotlib figure
+                 n: int = 9,                   # how many validation images
+                 ncols: int | None = None,     # images per row (default: as square a grid as possible)
+                 figsize: tuple | None = None, # default: 2 inches per image
+                ):                             # the matplotlib figure
     "Show the first `n` validation images titled 'actual/predicted', in red where the prediction is wrong; returns the figure."
     n = check_int(n, 'n', 1)
     if self.dls.valid is None: raise ValueError("dls: there is no validation loader to show results on")
@@ -193,9 +194,9 @@ class ClassificationInterpretation:
 
     @classmethod
     def from_learner(cls,
-                     learn: Learner, # a trained classifier
-                     dl=None,        # the loader to predict, in a fixed order (default: the validation loader)
-                    ):               # a `ClassificationInterpretation`
+                     learn: Learner,               # a trained classifier
+                     dl: DataLoader | None = None, # the loader to predict, in a fixed order (default: the validation loader)
+                    ):                             # a ClassificationInterpretation
         "Predict `dl` (default: the validation loader) with `learn.get_preds` and keep probabilities, targets and per-item losses."
         if not isinstance(learn, Learner): raise TypeError(f"learn: expected a Learner, got {type(learn).__name__}")
         dl = learn.dls.valid if dl is None else dl
@@ -227,10 +228,10 @@ class ClassificationInterpretation:
 # %% ../nbs/13a_interpret.ipynb #19e12ae6
 @patch
 def plot_confusion_matrix(self: ClassificationInterpretation,
-                          normalize: bool = False, # show each row's shares instead of the counts
-                          cmap: str = 'Blues',     # matplotlib colour map
-                          figsize=None,            # default: 0.7 inch per class, at least 3
-                         ):                        # the matplotlib figure
+                          normalize: bool = False,      # show each row's shares instead of the counts
+                          cmap: str = 'Blues',          # matplotlib colour map
+                          figsize: tuple | None = None, # default: 0.7 inch per class, at least 3
+                         ):                             # the matplotlib figure
     "Draw the confusion matrix, actual classes down, predicted across, each cell annotated; returns the figure."
     import matplotlib.pyplot as plt
     cm = self.confusion_matrix().float()
@@ -250,11 +251,11 @@ def plot_confusion_matrix(self: ClassificationInterpretation,
 # %% ../nbs/13a_interpret.ipynb #8e3d9f97
 @patch
 def plot_top_losses(self: ClassificationInterpretation,
-                    k: int = 9,               # how many images
-                    largest: bool = True,     # the largest losses (False: the smallest, the easiest items)
-                    ncols: int | None = None, # images per row (default: as square a grid as possible)
-                    figsize=None,             # default: 2.2 inches per image
-                   ):                         # the matplotlib figure
+                    k: int = 9,                   # how many images
+                    largest: bool = True,         # the largest losses (False: the smallest, the easiest items)
+                    ncols: int | None = None,     # images per row (default: as square a grid as possible)
+                    figsize: tuple | None = None, # default: 2.2 inches per image
+                   ):                             # the matplotlib figure
     "Show the `k` items with the largest losses, titled 'actual/predicted' and 'loss / probability of the prediction'; returns the figure."
     losses, idxs = self.top_losses(k, largest)
     x, y = _items(self.dl, idxs)
@@ -286,12 +287,12 @@ class _MapDL:
 # %% ../nbs/13a_interpret.ipynb #2fe99a3c
 @patch
 def tta(self: Learner,
-        dl=None,                   # the loader to predict (default: the validation loader); batches of images
-        n: int = 4,                # number of augmented passes
-        beta: float | None = 0.25, # weight of the plain prediction: `lerp(aug_preds, plain_preds, beta)`; None: return both
-        flip: bool = True,         # mirror every second view (turn it off when a mirrored image changes class, like digits)
-        zoom: float = 0.875,       # side of the corner crops, as a fraction of the image's side
-       ) -> tuple:                 # `(probs, targets)`; with `beta=None`: `(plain_preds, aug_preds, targets)`
+        dl: DataLoader | None = None, # the loader to predict (default: the validation loader); batches of images
+        n: int = 4,                   # number of augmented passes
+        beta: float | None = 0.25,    # weight of the plain prediction: `lerp(aug_preds, plain_preds, beta)`; None: return both
+        flip: bool = True,            # mirror every second view (turn it off when a mirrored image changes class, like digits)
+        zoom: float = 0.875,          # side of the corner crops, as a fraction of the image's side
+       ) -> tuple:                    # `(probs, targets)`; with `beta=None`: `(plain_preds, aug_preds, targets)`
     "Test-time augmentation: the mean prediction of `n` cropped (and mirrored) views of `dl`, mixed with the plain prediction by `beta`."
     n, flip = check_int(n, 'n', 1), check_bool(flip, 'flip')
     if beta is not None: beta = check_real(beta, 'beta', 0., 1.)

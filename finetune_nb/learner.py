@@ -7,7 +7,7 @@ from __future__ import annotations
 import os, random, warnings
 from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 from torch import nn
@@ -28,10 +28,10 @@ __all__ = ['DataLoaders', 'adamw', 'to_device', 'get_rng_state', 'set_rng_state'
 class DataLoaders:
     "A training and a validation `DataLoader`, with the class names (`vocab`) and preprocessing `info`."
     def __init__(self,
-                 train,        # the training loader: any iterable of `(x, y)` batches with a length
-                 valid=None,   # the validation loader, or None
-                 vocab=None,   # the class names, index order
-                 info=None):   # plain values that describe the preprocessing (size, mean, std, ...)
+                 train,                          # the training loader: any iterable of `(x, y)` batches with a length
+                 valid: Iterable | None = None,  # the validation loader, or None
+                 vocab: list[str] | None = None, # the class names, index order
+                 info: dict | None = None):      # plain values that describe the preprocessing (size, mean, std, ...)
         for name, dl in (('train', train), ('valid', valid)):
             if dl is None and name == 'valid': continue
             if not hasattr(dl, '__iter__') or not hasattr(dl, '__len__'):
@@ -109,14 +109,14 @@ class Learner:
                  dls: DataLoaders,          # the training and validation loaders
                  model: nn.Module,          # the model to train: for transfer learning, `nn.Sequential(body, head)`
                  loss_func: Callable | None = None, # `loss_func(preds, targets) -> loss`; None: `nn.CrossEntropyLoss()`
-                 opt_func=adamw,            # `opt_func(param_groups, lr=...) -> torch.optim.Optimizer`
+                 opt_func: Callable = adamw, # `opt_func(param_groups, lr=...) -> torch.optim.Optimizer`
                  lr=1e-3,                   # lr spec used when `fit`/`fit_one_cycle` get none: a number, a slice or one per group
                  splitter: Callable | None = None, # `model -> list of parameter lists`, earliest layers first; None: one group
                  cbs: Callback | list | None = None, # extra callbacks, attached for every fit
                  metrics: Callable | list | None = None, # `metric(preds, targets)` functions averaged over the validation set
                  path='.',                  # folder of `export` files and of `model_dir`
                  model_dir='models',        # subfolder of `path` where `save`/`load` keep checkpoints
-                 wd: float | None = None,   # weight decay; None: the optimizer's own (0.01 for `adamw`)
+                 wd: float | None = None,   # weight decay; None: the optimizer's own (0.01 for adamw)
                  moms=(0.95, 0.85, 0.95),   # momentum of `fit_one_cycle`: at the start, at the lr's peak, at the end
                  train_bn: bool = True,     # keep normalization layers training inside frozen groups
                  device: str | torch.device | None = None, # where to train; None: the GPU when there is one, else the CPU

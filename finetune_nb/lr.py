@@ -11,7 +11,29 @@ import torch
 from .checks import check_int, check_pos, check_real
 
 # %% auto #0
-__all__ = ['even_mults', 'layer_decay_lrs', 'LayerDecay', 'layer_decay_spec', 'lr_range']
+__all__ = ['lr_range', 'even_mults', 'layer_decay_lrs', 'LayerDecay', 'layer_decay_spec']
+
+# %% ../nbs/01_discriminative_lr.ipynb #279bc1aa
+def lr_range(
+    lr, # a number, `slice(stop)`, `slice(start, stop)`, `LayerDecay(lr, decay)` or a list of `n` numbers: the lr spec
+    n: int, # how many parameter groups
+    name: str = 'lr', # the argument name used in error messages
+) -> list[float]: # one learning rate per group, earliest first
+    "Expand the lr spec `lr` (number, `slice(stop)`, `slice(start, stop)`, `LayerDecay` or list) into `n` per-group learning rates."
+    n = check_int(n, 'n', 1)
+    if isinstance(lr, LayerDecay): return layer_decay_lrs(lr.lr, n, lr.decay, name)   # a tuple: before the lists
+    if isinstance(lr, slice):
+        if lr.step is not None: raise ValueError(f"{name}: a slice takes no step, got {lr!r}")
+        if lr.stop is None: raise ValueError(f"{name}: a slice needs a stop (the head's lr), got {lr!r}")
+        stop = check_pos(lr.stop, f"{name} (slice stop)")
+        if lr.start is None: return [stop / 10] * (n - 1) + [stop]
+        start = check_pos(lr.start, f"{name} (slice start)")
+        return even_mults(start, stop, n)
+    if isinstance(lr, (list, tuple, np.ndarray, torch.Tensor)):
+        lrs = [check_pos(float(v) if isinstance(v, (np.generic, torch.Tensor)) else v, name) for v in list(lr)]
+        if len(lrs) != n: raise ValueError(f"{name}: got {len(lrs)} learning rates for {n} parameter groups; give exactly {n}")
+        return lrs
+    return [check_pos(lr, name)] * n
 
 # %% ../nbs/01_discriminative_lr.ipynb #6b76fd75
 def even_mults(
@@ -43,6 +65,7 @@ class LayerDecay(NamedTuple):
     lr: float     # the head's (last group's) learning rate
     decay: float  # the factor from each group to the one before it, in (0, 1]
 
+# %% ../nbs/01_discriminative_lr.ipynb #7725c1b2
 def layer_decay_spec(
     lr, # the lr spec the method got: a number when `decay` is given
     decay: float | None, # the method's `layer_decay` argument; None: `lr` unchanged
@@ -54,25 +77,3 @@ def layer_decay_spec(
         raise ValueError(f"layer_decay: given together with {name}={lr!r}; pass one: a number as {name} (the head's lr) "
                          f"with layer_decay, or a slice or list without it")
     return LayerDecay(check_pos(lr, name), check_real(decay, 'layer_decay', 0., 1., lo_open=True))
-
-# %% ../nbs/01_discriminative_lr.ipynb #279bc1aa
-def lr_range(
-    lr, # a number, `slice(stop)`, `slice(start, stop)`, `LayerDecay(lr, decay)` or a list of `n` numbers: the lr spec
-    n: int, # how many parameter groups
-    name: str = 'lr', # the argument name used in error messages
-) -> list[float]: # one learning rate per group, earliest first
-    "Expand the lr spec `lr` (number, `slice(stop)`, `slice(start, stop)`, `LayerDecay` or list) into `n` per-group learning rates."
-    n = check_int(n, 'n', 1)
-    if isinstance(lr, LayerDecay): return layer_decay_lrs(lr.lr, n, lr.decay, name)   # a tuple: before the lists
-    if isinstance(lr, slice):
-        if lr.step is not None: raise ValueError(f"{name}: a slice takes no step, got {lr!r}")
-        if lr.stop is None: raise ValueError(f"{name}: a slice needs a stop (the head's lr), got {lr!r}")
-        stop = check_pos(lr.stop, f"{name} (slice stop)")
-        if lr.start is None: return [stop / 10] * (n - 1) + [stop]
-        start = check_pos(lr.start, f"{name} (slice start)")
-        return even_mults(start, stop, n)
-    if isinstance(lr, (list, tuple, np.ndarray, torch.Tensor)):
-        lrs = [check_pos(float(v) if isinstance(v, (np.generic, torch.Tensor)) else v, name) for v in list(lr)]
-        if len(lrs) != n: raise ValueError(f"{name}: got {len(lrs)} learning rates for {n} parameter groups; give exactly {n}")
-        return lrs
-    return [check_pos(lr, name)] * n

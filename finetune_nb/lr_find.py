@@ -17,7 +17,7 @@ from .checks import check_pos
 # %% auto #0
 __all__ = ['SuggestedLRs', 'valley', 'minimum', 'steep', 'slide', 'LRFinder']
 
-# %% ../nbs/06_lr_find.ipynb #df0ef2fd
+# %% ../nbs/06_lr_find.ipynb #ee1f3283
 def valley(lrs, losses):
     "The lr a bit past a third of the way along the longest decreasing stretch of the loss."
     n = len(losses)
@@ -31,6 +31,56 @@ def valley(lrs, losses):
     idx = start + int(third) + int(third / 2)
     return float(lrs[idx]), (float(lrs[idx]), float(losses[idx]))
 
+# %% ../nbs/06_lr_find.ipynb #034d2385
+SuggestedLRs = namedtuple('SuggestedLRs', ['valley'])
+
+class _Funcs(tuple):
+    "A tuple of functions whose repr is their names, `(valley,)`: the docs show a default's repr, and a function's holds its address."
+    def __repr__(self): return f"({', '.join(f.__name__ for f in self)}{',' if len(self) == 1 else ''})"
+
+@patch
+def lr_find(self: Learner,
+            start_lr: float = 1e-7,                    # the sweep's first learning rate
+            end_lr: float = 10,                        # the learning rate it would reach after `num_it` steps
+            num_it: int = 100,                         # number of training steps of the sweep (at least 10)
+            stop_div: bool = True,                     # stop as soon as the smoothed loss exceeds 4 times its minimum
+            show_plot: bool = True,                    # plot the loss against the learning rate, suggestions marked
+            suggest_funcs: tuple = _Funcs((valley,))): # functions `(lrs, losses) -> (lr, point)`: valley, minimum, steep, slide
+    "LR range test: exponential sweep from `start_lr` to `end_lr`; returns the suggestions and leaves the Learner as it was."
+    start_lr, end_lr = check_pos(start_lr, 'start_lr'), check_pos(end_lr, 'end_lr')
+    if start_lr >= end_lr: raise ValueError(f"start_lr: must be below end_lr, got start_lr={start_lr:g} >= end_lr={end_lr:g}")
+    if isinstance(num_it, bool) or not isinstance(num_it, numbers.Integral) or num_it < 10:
+        raise ValueError(f"num_it: expected an int >= 10 (the suggestions need a curve), got {num_it!r}")
+    funcs = list(suggest_funcs) if isinstance(suggest_funcs, (list, tuple)) else [suggest_funcs]
+    if not funcs or not all(callable(f) for f in funcs): raise TypeError("suggest_funcs: expected one or more callables (lrs, losses) -> (lr, point)")
+    snap = self.snapshot()
+    finder = LRFinder(start_lr, end_lr, num_it, stop_div)
+    try:
+        with self.no_bar(): self.fit(math.ceil(num_it / len(self.dls.train)), lr=start_lr, cbs=finder)
+    finally: self.restore(snap)
+    lrs, losses = finder.lrs, finder.losses
+    cut = slice(num_it // 10, -5) if len(lrs) > num_it // 10 + 10 else slice(None)   # trim unless the sweep stopped very early
+    if len(lrs) < 10:
+        warnings.warn(f"lr_find: the sweep stopped after {len(lrs)} steps, when the loss diverged at lr={lrs[-1]:.2e}: the suggestions "
+                      f"come from too short a curve to trust; try a lower start_lr (now {start_lr:.0e}) or check the data and the loss")
+    res = [f(lrs[cut], losses[cut]) for f in funcs]
+    self.lr_find_result = dict(lrs=lrs, losses=losses, suggestions={f.__name__: r for f, r in zip(funcs, res)})
+    if show_plot: self.plot_lr_find()
+    return namedtuple('SuggestedLRs', [f.__name__ for f in funcs])(*[r[0] for r in res])
+
+@patch
+def plot_lr_find(self: Learner, skip_end: int = 5):
+    "Smoothed loss against learning rate (log scale) of the last `lr_find`, each suggestion marked; returns the figure."
+    d = getattr(self, 'lr_find_result', None)
+    if d is None: raise ValueError("run lr_find first")
+    fig, ax = subplots(); ax = ax[0, 0]
+    n = len(d['lrs']) - skip_end if len(d['lrs']) > skip_end + 1 else len(d['lrs'])
+    ax.plot(d['lrs'][:n], d['losses'][:n])
+    for name, (lr, (px, py)) in d['suggestions'].items(): ax.plot(px, py, 'o', label=f"{name}: {lr:.2e}")
+    ax.set_xscale('log'); ax.set_xlabel('learning rate'); ax.set_ylabel('loss (smoothed)'); ax.legend()
+    return fig
+
+# %% ../nbs/06_lr_find.ipynb #df0ef2fd
 def minimum(lrs, losses):
     "A tenth of the lr at which the loss was lowest."
     i = int(np.argmin(losses))
@@ -100,48 +150,3 @@ class LRFinder(Callback):
     def before_validate(self):
         "Skip validation: the sweep only trains."
         raise CancelValidException()
-
-# %% ../nbs/06_lr_find.ipynb #034d2385
-SuggestedLRs = namedtuple('SuggestedLRs', ['valley'])
-
-@patch
-def lr_find(self: Learner,
-            start_lr: float = 1e-7,     # the sweep's first learning rate
-            end_lr: float = 10,         # the learning rate it would reach after `num_it` steps
-            num_it: int = 100,          # number of training steps of the sweep (at least 10)
-            stop_div: bool = True,      # stop as soon as the smoothed loss exceeds 4 times its minimum
-            show_plot: bool = True,     # plot the loss against the learning rate, suggestions marked
-            suggest_funcs=(valley,)):   # functions `(lrs, losses) -> (lr, point)`: `valley`, `minimum`, `steep`, `slide`
-    "LR range test: exponential sweep from `start_lr` to `end_lr`; returns the suggestions and leaves the Learner as it was."
-    start_lr, end_lr = check_pos(start_lr, 'start_lr'), check_pos(end_lr, 'end_lr')
-    if start_lr >= end_lr: raise ValueError(f"start_lr: must be below end_lr, got start_lr={start_lr:g} >= end_lr={end_lr:g}")
-    if isinstance(num_it, bool) or not isinstance(num_it, numbers.Integral) or num_it < 10:
-        raise ValueError(f"num_it: expected an int >= 10 (the suggestions need a curve), got {num_it!r}")
-    funcs = list(suggest_funcs) if isinstance(suggest_funcs, (list, tuple)) else [suggest_funcs]
-    if not funcs or not all(callable(f) for f in funcs): raise TypeError("suggest_funcs: expected one or more callables (lrs, losses) -> (lr, point)")
-    snap = self.snapshot()
-    finder = LRFinder(start_lr, end_lr, num_it, stop_div)
-    try:
-        with self.no_bar(): self.fit(math.ceil(num_it / len(self.dls.train)), lr=start_lr, cbs=finder)
-    finally: self.restore(snap)
-    lrs, losses = finder.lrs, finder.losses
-    cut = slice(num_it // 10, -5) if len(lrs) > num_it // 10 + 10 else slice(None)   # trim unless the sweep stopped very early
-    if len(lrs) < 10:
-        warnings.warn(f"lr_find: the sweep stopped after {len(lrs)} steps, when the loss diverged at lr={lrs[-1]:.2e}: the suggestions "
-                      f"come from too short a curve to trust; try a lower start_lr (now {start_lr:.0e}) or check the data and the loss")
-    res = [f(lrs[cut], losses[cut]) for f in funcs]
-    self.lr_find_result = dict(lrs=lrs, losses=losses, suggestions={f.__name__: r for f, r in zip(funcs, res)})
-    if show_plot: self.plot_lr_find()
-    return namedtuple('SuggestedLRs', [f.__name__ for f in funcs])(*[r[0] for r in res])
-
-@patch
-def plot_lr_find(self: Learner, skip_end: int = 5):
-    "Smoothed loss against learning rate (log scale) of the last `lr_find`, each suggestion marked; returns the figure."
-    d = getattr(self, 'lr_find_result', None)
-    if d is None: raise ValueError("run lr_find first")
-    fig, ax = subplots(); ax = ax[0, 0]
-    n = len(d['lrs']) - skip_end if len(d['lrs']) > skip_end + 1 else len(d['lrs'])
-    ax.plot(d['lrs'][:n], d['losses'][:n])
-    for name, (lr, (px, py)) in d['suggestions'].items(): ax.plot(px, py, 'o', label=f"{name}: {lr:.2e}")
-    ax.set_xscale('log'); ax.set_xlabel('learning rate'); ax.set_ylabel('loss (smoothed)'); ax.legend()
-    return fig

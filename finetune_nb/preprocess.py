@@ -4,9 +4,10 @@
 
 # %% ../nbs/11c_preprocess.ipynb #cb00b895
 from __future__ import annotations
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
+from torchvision.models import WeightsEnum
 from torchvision.transforms import v2
 import torchvision.transforms.v2.functional as TF
 from .checks import check_int
@@ -47,10 +48,10 @@ def _weights_transforms(weights):
                         f"ResNet18_Weights.DEFAULT, got {weights!r}")
     return tfm
 
-def norm_stats(mean=None,    # 3 per-channel means (with `std`), overriding the rest
-               std=None,     # 3 per-channel standard deviations (with `mean`)
-               weights=None, # torchvision weights (a member or its name) or timm weights whose statistics to use
-              ) -> tuple[list[float], list[float]]: # `(mean, std)` as lists of floats
+def norm_stats(mean: Sequence[float] | None = None,      # 3 per-channel means (with `std`), overriding the rest
+               std: Sequence[float] | None = None,       # 3 per-channel standard deviations (with `mean`)
+               weights: str | WeightsEnum | None = None, # torchvision weights (a member or its name) or timm weights whose statistics to use
+              ) -> tuple[list[float], list[float]]:      # `(mean, std)` as lists of floats
     "Per-channel `(mean, std)`: the ones given, else those of `weights`, else ImageNet's."
     if mean is not None or std is not None: return tuple(_check_stats(mean, std))
     if weights is not None:
@@ -86,7 +87,7 @@ def resized_size(w: int,                  # width of the image
     return (resize, new_long) if w <= h else (new_long, resize)
 
 def eval_resize(img,                        # a PIL image or a `(C, H, W)` tensor
-                resize: int,                # as for `resized_size`
+                resize: int,                # as for resized_size
                 interpolation: str = 'bilinear', # one of `interpolations`
                 crop_mode: str = 'center',  # one of `crop_modes`
                ):                           # the same type, resized (unchanged when already at that size)
@@ -102,7 +103,7 @@ class ResizeCrop(nn.Module):
     "Validation's geometry: `eval_resize` to `resize` by `crop_mode`, then the center `size`×`size` crop, padded with `fill` where needed."
     def __init__(self,
                  size: int,                       # side of the square output
-                 resize: int,                     # as for `resized_size` (>= `size` except in 'border' mode)
+                 resize: int,                     # as for resized_size (>= `size` except in 'border' mode)
                  interpolation: str = 'bilinear', # one of `interpolations`
                  crop_mode: str = 'center',       # one of `crop_modes`
                  fill=0,                          # padding colour: a number, or one per channel (0-255 for uint8 images)
@@ -126,13 +127,13 @@ def _resize_ratio(tfm):
     if tfm is None or not crop: return 1 / 0.875
     return rsz[0] / crop[0] if rsz else 1.
 
-def preprocess_info(size: int | None = None, # side of the images fed to the model (None: the weights', else 224)
-                    resize: int | None = None, # validation's resize target (None: `size` times the weights' ratio, else `size / 0.875`)
-                    mean=None, std=None,       # per-channel normalization (None: see `norm_stats`)
-                    weights=None,              # torchvision weights (member or name) or timm weights whose preprocessing to use
-                    interpolation: str | None = None, # one of `interpolations` (None: the weights', else 'bilinear')
-                    crop_mode: str | None = None,     # one of `crop_modes` (None: the weights', else 'center')
-                   ) -> dict:                  # `{'size', 'resize', 'mean', 'std', 'interpolation', 'crop_mode'}`, plain values
+def preprocess_info(size: int | None = None,                                                 # side of the images fed to the model (None: the weights', else 224)
+                    resize: int | None = None,                                               # validation's resize target (None: `size` times the weights' ratio, else `size / 0.875`)
+                    mean: Sequence[float] | None = None, std: Sequence[float] | None = None, # per-channel normalization (None: see norm_stats)
+                    weights: str | WeightsEnum | None = None,                                # torchvision weights (member or name) or timm weights whose preprocessing to use
+                    interpolation: str | None = None,                                        # one of `interpolations` (None: the weights', else 'bilinear')
+                    crop_mode: str | None = None,                                            # one of `crop_modes` (None: the weights', else 'center')
+                   ) -> dict:                                                                # `{'size', 'resize', 'mean', 'std', 'interpolation', 'crop_mode'}`, plain values
     "The preprocessing `info` of loaders and exports: the values given, else those of `weights`, else the classic ImageNet ones."
     tfm = None if weights is None else _weights_transforms(weights)
     if mean is None and std is None and tfm is not None: mean, std = tfm.mean, tfm.std
@@ -148,13 +149,13 @@ def preprocess_info(size: int | None = None, # side of the images fed to the mod
 def _to_tensor(mean, std):
     return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std), v2.ToPureTensor()]
 
-def train_tfms(size: int = 224,     # side of the square output images
-               mean=None,          # per-channel normalization (default: ImageNet's, see `norm_stats`)
-               std=None,           # per-channel standard deviations (with `mean`)
-               scale=(0.35, 1.0),  # area fraction range of the random crop (fastai's `min_scale=0.35`)
-               flip: bool = True,  # random horizontal flips
-               interpolation: str = 'bilinear', # resampling of the crop, one of `interpolations`
-              ) -> v2.Compose:     # PIL image -> normalized float tensor (3, size, size)
+def train_tfms(size: int = 224,                     # side of the square output images
+               mean: Sequence[float] | None = None, # per-channel normalization (default: ImageNet's, see norm_stats)
+               std: Sequence[float] | None = None,  # per-channel standard deviations (with `mean`)
+               scale=(0.35, 1.0),                   # area fraction range of the random crop (fastai's `min_scale=0.35`)
+               flip: bool = True,                   # random horizontal flips
+               interpolation: str = 'bilinear',     # resampling of the crop, one of `interpolations`
+              ) -> v2.Compose:                      # PIL image -> normalized float tensor (3, size, size)
     "Training transform: random resized crop to `size` (area fraction in `scale`), optional horizontal flip, normalize."
     size = check_int(size, 'size', 1)
     mean, std = norm_stats(mean, std)

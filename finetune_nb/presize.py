@@ -5,7 +5,7 @@
 # %% ../nbs/12a_presize.ipynb #2da355be
 from __future__ import annotations
 import os, sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 import numpy as np
 import torch
@@ -71,11 +71,11 @@ def _header_shape(f, presize, exact, crop_mode='center'):
 class PresizedImageDataset(Dataset):
     "Image `files` with `labels`, decoded at reduced size (JPEGs: DCT scaling) to at least `presize` pixels, optionally cached, transformed by `tfm`."
     def __init__(self,
-                 files,                # image file paths
-                 labels,               # one integer label per file
-                 tfm=None,             # applied to each `(3, H, W)` uint8 tensor; None returns the tensor itself
-                 presize: int = 448,   # short side the images are decoded and shrunk to (when larger)
-                 exact: bool = False,  # resize every image by validation's resize step to `presize` (`eval_resize`)
+                 files,                           # image file paths
+                 labels,                          # one integer label per file
+                 tfm: Callable | None = None,     # applied to each `(3, H, W)` uint8 tensor; None returns the tensor itself
+                 presize: int = 448,              # short side the images are decoded and shrunk to (when larger)
+                 exact: bool = False,             # resize every image by validation's resize step to `presize` (eval_resize)
                  interpolation: str = 'bilinear', # resampling of the resize steps, one of `interpolations`
                  crop_mode: str = 'center',       # with `exact`: validation's crop mode, one of `crop_modes`
                 ):
@@ -130,8 +130,8 @@ def _default_budget():
         budget = min(budget, st.f_bavail * st.f_frsize // 2)
     return int(budget)
 
-def cache_budget(cache=None, # None: whole sets when they fit the default budget; False: none; True: the default budget; a number: GiB
-                ) -> tuple[int, bool]: # `(bytes, whole)`: the budget, and whether to cache all of a set or none
+def cache_budget(cache: bool | float | None = None, # None: whole sets when they fit the default budget; False: none; True: the default budget; a number: GiB
+                ) -> tuple[int, bool]:              # `(bytes, whole)`: the budget, and whether to cache all of a set or none
     "The cache budget in bytes for `image_folder_dls`'s `cache` argument, and whether a dataset is cached whole or not at all."
     if cache is None: return _default_budget(), True
     if cache is False: return 0, False
@@ -150,7 +150,7 @@ def default_num_workers(n_items: int, # images in the training set
 
 # %% ../nbs/12a_presize.ipynb #274124b3
 def valid_presize(info: Mapping, # the preprocessing, as `DataLoaders.info`
-                 ) -> int | None: # the `presize` for `load_image`; None: full-size decoding
+                 ) -> int | None: # the `presize` for load_image; None: full-size decoding
     "The short side that validation and inference decode JPEGs to for loaders described by `info`: `resize` (else `size`), or None with `'presize': False`."
     if not isinstance(info, Mapping) or info.get('presize') is False: return None
     return info.get('resize') or info.get('size') or None
@@ -158,7 +158,7 @@ def valid_presize(info: Mapping, # the preprocessing, as `DataLoaders.info`
 # %% ../nbs/12a_presize.ipynb #ffe05417
 def presize_settings(size: int, # side of the images fed to the model
                      presize,   # None: `2*size`; an int >= `size`; False: decode in full
-                     cache,     # as for `cache_budget`
+                     cache,     # as for cache_budget
                     ) -> tuple[int, int, bool]: # `(presize, budget, whole)`; presize 0 means full-size decoding
     "`image_folder_dls`'s `presize` and `cache` arguments, checked: `(presize or 0, cache budget in bytes, whole)`."
     presize = 0 if presize is False else 2 * size if presize is None else check_int(presize, 'presize', size)

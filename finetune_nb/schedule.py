@@ -100,7 +100,7 @@ def check_moms(
 
 # %% ../nbs/02_schedule.ipynb #507a5d83
 def one_cycle_scheds(
-    lr_max, # the peak learning rate: a number, `slice(stop)`, `slice(start, stop)` or a list (see `lr_range`)
+    lr_max, # the peak learning rate: a number, `slice(stop)`, `slice(start, stop)` or a list (see lr_range)
     n_groups: int, # how many parameter groups
     div: float = 25., # the lr starts at `lr_max/div`
     div_final: float = 1e5, # the lr ends at `lr_max/div_final`

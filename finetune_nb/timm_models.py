@@ -98,10 +98,10 @@ class TimmWeights:
 _weight_files = ('.safetensors', '.pth', '.pt', '.bin')
 
 # %% ../nbs/11b_timm.ipynb #ea2cc93f
-def timm_weights(arch,                    # a timm arch, `'timm/<name>[.<tag>]'`
-                 pretrained: bool = True, # False: no weights, a random initialization
-                 weights=None,            # None (timm's own for the tag), a `TimmWeights`, or a local `.safetensors`/`.pth` state-dict file
-                ) -> TimmWeights | None:  # the weights, or None for a random initialization
+def timm_weights(arch,                                            # a timm arch, `'timm/<name>[.<tag>]'`
+                 pretrained: bool = True,                         # False: no weights, a random initialization
+                 weights: str | Path | TimmWeights | None = None, # None (timm's own for the tag), a TimmWeights, or a local `.safetensors`/`.pth` state-dict file
+                ) -> TimmWeights | None:                          # the weights, or None for a random initialization
     "The `TimmWeights` of `arch`: timm's own for its tag, or the state-dict file `weights`; None when not `pretrained`."
     name, _ = resolve_timm(arch)
     check_bool(pretrained, 'pretrained')
@@ -147,7 +147,7 @@ def read_state_dict(file, # a `.safetensors` file, or a `.pth`/`.pt`/`.bin` file
         raise ValueError(f"weights: {file} does not hold a state dict (a dict of tensors)")
     return sd
 
-def load_timm_weights(model: nn.Module, # a timm model (complete, or a body from `timm_body`)
+def load_timm_weights(model: nn.Module, # a timm model (complete, or a body from timm_body)
                       file,             # its state dict: a `.safetensors` or `.pth` file
                      ) -> nn.Module:    # `model`, with the weights loaded
     "Load the state dict in `file` into the timm `model`: its classifier's keys are ignored, every other key must fit (else nothing is loaded)."
@@ -174,12 +174,12 @@ def _pretrained(builder, w: TimmWeights, kwargs):
         raise RuntimeError(f"weights: {w.arch} are not in the cache at {path} and could not be downloaded ({why}); to work offline, "
                            f"copy that folder from a machine where timm downloaded them, or train from random weights with pretrained=False") from None
 
-def build_timm_model(arch,                    # a timm arch, `'timm/<name>[.<tag>]'`
-                     pretrained: bool = True, # False: random weights
-                     weights=None,            # None (timm's own for the tag) or a local state-dict file (see `timm_weights`)
-                     load: bool = True,       # False: random weights, nothing read, `weights` not looked at (rebuilding an export)
-                     **kwargs,                # passed on to `timm.create_model`, e.g. `num_classes=0`, `drop_path_rate=0.1`
-                    ) -> nn.Module:           # the timm model
+def build_timm_model(arch,                                            # a timm arch, `'timm/<name>[.<tag>]'`
+                     pretrained: bool = True,                         # False: random weights
+                     weights: str | Path | TimmWeights | None = None, # None (timm's own for the tag) or a local state-dict file (see timm_weights)
+                     load: bool = True,                               # False: random weights, nothing read, `weights` not looked at (rebuilding an export)
+                     **kwargs,                                        # passed on to `timm.create_model`, e.g. `num_classes=0`, `drop_path_rate=0.1`
+                    ) -> nn.Module:                                   # the timm model
     "The timm model `arch` (`timm.create_model`) with its pretrained weights: timm's own, found as timm finds them, or a local file."
     name, builder = resolve_timm(arch)
     w = timm_weights(arch, pretrained, weights) if load else None
@@ -208,12 +208,12 @@ def timm_body(model: nn.Module, # a timm model made with `num_classes=0`
     return model
 
 # %% ../nbs/11b_timm.ipynb #880d2f92
-def create_timm_body(arch,                    # a timm arch, `'timm/<name>[.<tag>]'`
-                     pretrained: bool = True, # False: random weights
-                     weights=None,            # None (timm's own for the tag) or a local state-dict file (see `timm_weights`)
-                     cut=None,                # must be None: timm's own `reset_classifier` makes the body
-                     load: bool = True,       # False: random weights, nothing read (rebuilding an export)
-                    ) -> nn.Module:           # the body, with its pretrained weights
+def create_timm_body(arch,                                            # a timm arch, `'timm/<name>[.<tag>]'`
+                     pretrained: bool = True,                         # False: random weights
+                     weights: str | Path | TimmWeights | None = None, # None (timm's own for the tag) or a local state-dict file (see timm_weights)
+                     cut: None = None,                                # must be None: timm's own `reset_classifier` makes the body
+                     load: bool = True,                               # False: random weights, nothing read (rebuilding an export)
+                    ) -> nn.Module:                                   # the body, with its pretrained weights
     "The body of the timm arch `arch` (see `timm_body`) with its pretrained weights; `create_body` hands `timm/` archs to it."
     if cut is not None: raise ValueError(f"cut: {arch} is a timm model, whose classifier timm removes itself; pass cut=None")
     return timm_body(build_timm_model(arch, pretrained, weights, load, num_classes=0))
@@ -255,9 +255,9 @@ def timm_stage_split(model: nn.Module, # `nn.Sequential(timm body, head)`
     groups = [[p for g in body[:k] for _, p in g], [p for g in body[k:] for _, p in g], params(model[1])]
     return groups if all(groups) else auto_splitter(3)(model)
 
-def timm_splitter(groups: str = 'stages', # 'stages' (early body, late body, head) or 'blocks' (one per timm block)
-                  arch=None,              # the arch, to refuse 'blocks' for one that is not timm's
-                 ) -> callable:           # the splitter
+def timm_splitter(groups: str = 'stages',  # 'stages' (early body, late body, head) or 'blocks' (one per timm block)
+                  arch: str | None = None, # the arch, to refuse 'blocks' for one that is not timm's
+                 ) -> callable:            # the splitter
     "The splitter of a timm `nn.Sequential(body, head)` for `groups`: `timm_stage_split` or `timm_block_split`."
     if groups not in ('stages', 'blocks'): raise ValueError(f"groups: expected 'stages' or 'blocks', got {groups!r}")
     if arch is not None and not is_timm_arch(arch):

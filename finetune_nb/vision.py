@@ -20,10 +20,48 @@ from .preprocess import imagenet_stats, norm_stats, preprocess_info
 from .checks import check_bool, check_int, check_real
 
 # %% auto #0
-__all__ = ['arch_families', 'classification_models', 'resolve_arch', 'get_weights', 'weights_name', 'weights_stats',
-           'weights_info', 'weights_path', 'build_model', 'ImageNetToUnitNorm', 'body_before_pool', 'family_of',
-           'cut_model', 'create_body', 'splitter_for', 'register_arch', 'create_vision_model', 'vision_meta',
-           'vision_learner']
+__all__ = ['arch_families', 'vision_learner', 'classification_models', 'resolve_arch', 'get_weights', 'weights_name',
+           'weights_stats', 'weights_info', 'weights_path', 'build_model', 'ImageNetToUnitNorm', 'body_before_pool',
+           'family_of', 'cut_model', 'create_body', 'splitter_for', 'register_arch', 'create_vision_model',
+           'vision_meta']
+
+# %% ../nbs/11_vision.ipynb #a7396a98
+def vision_learner(dls: DataLoaders,               # the data; `dls.c` (the number of classes) is the default `n_out`
+                   arch,                           # a model name or builder (see resolve_arch)
+                   n_out: int | None = None,       # number of outputs (default `dls.c`)
+                   pretrained: bool = True,        # start from pretrained weights, with the body frozen
+                   weights: str | WeightsEnum | None = None, # which weights (see get_weights; a timm arch's: a local state-dict file); default: `DEFAULT`
+                   cut: int | Callable | None = None, # where to cut the body (see cut_model)
+                   splitter: Callable | None = None, # default: the family's (splitter_for), `auto_splitter(3)` with a `cut`
+                   concat_pool: bool = True,       # the head's pooling (see create_head)
+                   lin_ftrs: list[int] | None = None, # the head's hidden sizes (default `[512]`)
+                   ps=0.5,                         # the head's dropout
+                   label_smoothing: float = 0.,    # `nn.CrossEntropyLoss(label_smoothing=...)` as the loss; 0: the Learner's default loss
+                   groups: str = 'stages',         # a timm arch's parameter groups: 'stages' (3) or 'blocks' (one per timm block)
+                   **learner_kwargs,               # passed on to Learner: `loss_func`, `opt_func`, `lr`, `metrics`, `cbs`, `path`, `wd`, `train_bn`, ...
+                  ) -> Learner:                    # with its arch, weights_name, n_out and meta recorded
+    "A `Learner` for `nn.Sequential(body, head)`: `arch`'s pretrained body and a new head; frozen when `pretrained`; `learner_kwargs` go to `Learner`."
+    if not isinstance(dls, DataLoaders): raise TypeError(f"dls: expected a DataLoaders, got {type(dls).__name__}")
+    if n_out is None: n_out = dls.c
+    if n_out is None: raise ValueError("n_out: not given, and dls.c is unknown (the DataLoaders has no vocab); pass n_out")
+    check_int(n_out, 'n_out', 1)
+    if splitter is not None and not callable(splitter): raise TypeError(f"splitter: expected a callable model -> list of parameter lists, got {type(splitter).__name__}")
+    if splitter is not None and groups != 'stages': raise ValueError(f"groups: {groups!r} given together with a splitter; pass one")
+    if check_real(label_smoothing, 'label_smoothing', 0., 1.):
+        if learner_kwargs.get('loss_func') is not None:
+            raise ValueError("label_smoothing: given together with loss_func; pass one: label_smoothing makes the loss nn.CrossEntropyLoss(label_smoothing=...)")
+        learner_kwargs['loss_func'] = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    name, _ = resolve_arch(arch)
+    w, group_split = get_weights(arch, pretrained, weights), splitter_for(name, groups)   # both checked before the model is built
+    model = create_vision_model(arch, n_out, pretrained, weights, cut, concat_pool, lin_ftrs, ps)
+    size = dls.info.get('size')
+    if isinstance(size, int) and not isinstance(size, bool): check_input_size(model, size, name)
+    if splitter is None: splitter = group_split if cut is None else auto_splitter(3)
+    learn = Learner(dls, model, splitter=splitter, **learner_kwargs)
+    if pretrained: learn.freeze()                # as fastai: a pretrained body starts frozen
+    learn.arch, learn.weights_name, learn.n_out = name, weights_name(w), n_out
+    learn.meta.update(vision_meta(arch, n_out, weights_name(w), cut, concat_pool, lin_ftrs, ps), **({} if groups == 'stages' else {'groups': groups}))
+    return learn
 
 # %% ../nbs/11_vision.ipynb #823cf1d9
 def classification_models() -> list[str]: # names such as 'resnet18', sorted
@@ -43,7 +81,7 @@ def _registered(arch):
         if found: importlib.import_module(mod)          # only the package's own modules, never another name
     return (arch, *_custom_archs[arch]) if arch in _custom_archs else None
 
-def resolve_arch(arch, # a torchvision model name ('resnet18'), a timm one ('timm/convnext_atto'), a name given to `register_arch`, or a model builder
+def resolve_arch(arch, # a torchvision model name ('resnet18'), a timm one ('timm/convnext_atto'), a name given to register_arch, or a model builder
                 ) -> tuple[str, callable]: # the canonical name and the builder
     "The `(name, builder)` of `arch`, a torchvision model name (`'resnet18'`), a name given to `register_arch`, or a model builder (`torchvision.models.resnet18`)."
     if is_timm_arch(arch): return resolve_timm(arch)     # 'timm/<name>[.<tag>]': see nbs/11b_timm.ipynb
@@ -76,10 +114,10 @@ def _weights_enum(name, builder):
         raise ValueError(f"arch: {name} has no torchvision pretrained weights (its builder has no typed `weights` "
                          f"argument); use pretrained=False") from None
 
-def get_weights(arch,                   # a model name or builder (see `resolve_arch`)
-                pretrained: bool = True, # False: no weights, a random initialization
-                weights=None,           # a `WeightsEnum` member or its name ('DEFAULT', 'IMAGENET1K_V1', 'ResNet18_Weights.IMAGENET1K_V1'); default: `DEFAULT`
-               ) -> WeightsEnum | None: # the weights, or None for a random initialization
+def get_weights(arch,                                     # a model name or builder (see resolve_arch)
+                pretrained: bool = True,                  # False: no weights, a random initialization
+                weights: str | WeightsEnum | None = None, # a `WeightsEnum` member or its name ('DEFAULT', 'IMAGENET1K_V1', 'ResNet18_Weights.IMAGENET1K_V1'); default: `DEFAULT`
+               ) -> WeightsEnum | None:                   # the weights, or None for a random initialization
     "The torchvision weights (a `WeightsEnum` member) for `arch`, or `None` for a random initialization."
     if is_timm_arch(arch): return timm_weights(arch, pretrained, weights)   # a `TimmWeights`: timm's own, or a file
     name, builder = resolve_arch(arch)
@@ -100,7 +138,7 @@ def get_weights(arch,                   # a model name or builder (see `resolve_
     except KeyError: raise ValueError(f"weights: {name} has no weights {weights!r}; expected one of {choices}") from None
 
 # %% ../nbs/11_vision.ipynb #288d606b
-def weights_name(weights: WeightsEnum | None, # torchvision weights (or `TimmWeights`), or None
+def weights_name(weights: WeightsEnum | None, # torchvision weights (or TimmWeights), or None
                 ) -> str | None: # e.g. 'ResNet18_Weights.IMAGENET1K_V1'; None stays None
     "The full name of torchvision `weights`, e.g. `'ResNet18_Weights.IMAGENET1K_V1'` (`None` stays `None`; timm's: `TimmWeights.name`)."
     return None if weights is None else weights.name if isinstance(weights, TimmWeights) else f"{type(weights).__name__}.{weights.name}"
@@ -113,14 +151,14 @@ def _as_weights(weights):
         except (ValueError, KeyError): raise ValueError(f"weights: unknown torchvision weights {weights!r}; expected a full name such as 'ResNet18_Weights.IMAGENET1K_V1'") from None
     raise TypeError(f"weights: expected torchvision weights (a WeightsEnum member or its full name), got {type(weights).__name__}")
 
-def weights_stats(weights=None, # torchvision weights (a member or its full name), or None
-                 ) -> tuple[list[float], list[float]]: # per-channel `(mean, std)`
+def weights_stats(weights: str | WeightsEnum | None = None, # torchvision weights (a member or its full name), or None
+                 ) -> tuple[list[float], list[float]]:      # per-channel `(mean, std)`
     "Per-channel `(mean, std)` that torchvision `weights` (member or full name) expect; ImageNet's when `weights` is None."
     return norm_stats(weights=_as_weights(weights))
 
 # %% ../nbs/11_vision.ipynb #84efe897
-def weights_info(weights=None, # torchvision weights (a member or its full name) or timm weights, or None
-                ) -> dict: # `{'size', 'resize', 'mean', 'std', 'interpolation', 'crop_mode'}`, the form of `DataLoaders.info`
+def weights_info(weights: str | WeightsEnum | TimmWeights | None = None, # torchvision weights (a member or its full name) or timm weights, or None
+                ) -> dict:                                               # `{'size', 'resize', 'mean', 'std', 'interpolation', 'crop_mode'}`, the form of `DataLoaders.info`
     "Preprocessing expected by `weights`, as plain values (see `preprocess_info`): 224, 256, ImageNet's statistics, bilinear, center when None."
     return preprocess_info(weights=_as_weights(weights))
 
@@ -150,11 +188,11 @@ def _arch_kwargs(name, w):
     if fam == 'inception': return {'transform_input': True, 'aux_logits': True, 'init_weights': False}
     return {}
 
-def build_model(arch,                   # a model name or builder (see `resolve_arch`)
-                pretrained: bool = True, # False: random weights
-                weights=None,           # which weights (see `get_weights`); default: `DEFAULT`
-                load: bool = True,      # False: the architecture `weights` need, with random weights (no file read)
-               ) -> nn.Module:          # the complete torchvision model, classifier included
+def build_model(arch,                                     # a model name or builder (see resolve_arch)
+                pretrained: bool = True,                  # False: random weights
+                weights: str | WeightsEnum | None = None, # which weights (see get_weights); default: `DEFAULT`
+                load: bool = True,                        # False: the architecture `weights` need, with random weights (no file read)
+               ) -> nn.Module:                            # the complete torchvision model, classifier included
     "The complete torchvision model `arch` with its pretrained `weights` (see `get_weights`), loaded tensors-only; `load=False`: same architecture, random weights."
     if is_timm_arch(arch): return build_timm_model(arch, pretrained, weights, load)
     name, builder = resolve_arch(arch)
@@ -241,10 +279,10 @@ def _check_cut(cut):
         raise TypeError(f"cut: expected None, an int or a function model -> body, got {type(cut).__name__}")
     return cut
 
-def cut_model(model: nn.Module, # a complete model
-              cut=None,          # None (the family's rule), an int (keep that many children) or a function model -> body
-              arch=None,         # the model's name or builder, to find its family (default: its class name)
-             ) -> nn.Module:     # the body
+def cut_model(model: nn.Module,                   # a complete model
+              cut: int | Callable | None = None,  # None (the family's rule), an int (keep that many children) or a function model -> body
+              arch: str | Callable | None = None, # the model's name or builder, to find its family (default: its class name)
+             ) -> nn.Module:                      # the body
     "The body of `model`: `cut` children (int), `cut(model)` (function), else its family's body (`arch_families`), else `body_before_pool`."
     cut = _check_cut(cut)
     if isinstance(cut, int):
@@ -261,11 +299,11 @@ def cut_model(model: nn.Module, # a complete model
     return body
 
 # %% ../nbs/11_vision.ipynb #49a17de6
-def create_body(arch,                   # a model name or builder (see `resolve_arch`)
-                pretrained: bool = True, # False: random weights
-                weights=None,           # which weights (see `get_weights`); default: `DEFAULT`
-                cut=None,               # where to cut (see `cut_model`)
-               ) -> nn.Module:          # the body, with its pretrained weights
+def create_body(arch,                                     # a model name or builder (see resolve_arch)
+                pretrained: bool = True,                  # False: random weights
+                weights: str | WeightsEnum | None = None, # which weights (see get_weights); default: `DEFAULT`
+                cut: int | Callable | None = None,        # where to cut (see cut_model)
+               ) -> nn.Module:                            # the body, with its pretrained weights
     "The torchvision model `arch` with its `weights` (see `get_weights`), classifier cut off (see `cut_model`)."
     if is_timm_arch(arch): return create_timm_body(arch, pretrained, weights, cut)
     _check_cut(cut)
@@ -276,7 +314,7 @@ def create_body(arch,                   # a model name or builder (see `resolve_
 for _f, _d in arch_families.items(): _d['splitter'] = {'vit': vit_split, 'swin': swin_split, 'vgg': vgg_split}.get(_f, stride_split)
 
 def splitter_for(arch,                # a model name or builder
-                 groups: str = 'stages', # a timm arch's groups: 'stages' or 'blocks' (see `timm_splitter`)
+                 groups: str = 'stages', # a timm arch's groups: 'stages' or 'blocks' (see timm_splitter)
                 ) -> callable: # a splitter: model -> list of parameter lists
     "The splitter given to `register_arch` for `arch`, else the one of `arch`'s family in `arch_families`; `auto_splitter(3)` for an architecture no family claims."
     if is_timm_arch(arch) or groups != 'stages': return timm_splitter(groups, arch)   # refuses 'blocks' for other archs
@@ -286,10 +324,10 @@ def splitter_for(arch,                # a model name or builder
     return arch_families[fam]['splitter'] if fam else auto_splitter(3)
 
 # %% ../nbs/11_vision.ipynb #f2bf612c
-def register_arch(builder,          # a model builder: `builder(weights=None)` returns the complete model
-                  splitter=None,    # the splitter of `nn.Sequential(body, head)` models made from it (default: `auto_splitter(3)`)
-                  name: str | None = None,  # the name `vision_learner` records and `load_learner` looks up (default: `module.qualname`)
-                 ) -> str:          # the name
+def register_arch(builder,                          # a model builder: `builder(weights=None)` returns the complete model
+                  splitter: Callable | None = None, # the splitter of `nn.Sequential(body, head)` models made from it (default: `auto_splitter(3)`)
+                  name: str | None = None,          # the name vision_learner records and load_learner looks up (default: `module.qualname`)
+                 ) -> str:                          # the name
     "Make `builder` an `arch` known by `name`, with its `splitter`, so that `load_learner` can rebuild its exported models; returns the name."
     if not callable(builder) or isinstance(builder, nn.Module): raise TypeError(f"builder: expected a model builder (a function returning a model), got {type(builder).__name__}")
     if splitter is not None and not callable(splitter): raise TypeError(f"splitter: expected a callable model -> list of parameter lists, got {type(splitter).__name__}")
@@ -303,15 +341,15 @@ def register_arch(builder,          # a model builder: `builder(weights=None)` r
     return name
 
 # %% ../nbs/11_vision.ipynb #c0ed4034
-def create_vision_model(arch,                   # a model name or builder (see `resolve_arch`)
-                        n_out: int,             # number of outputs (classes)
-                        pretrained: bool = True, # False: a random body
-                        weights=None,           # which weights (see `get_weights`); default: `DEFAULT`
-                        cut=None,               # where to cut the body (see `cut_model`)
-                        concat_pool: bool = True, # the head's pooling (see `create_head`)
-                        lin_ftrs: list[int] | None = None, # the head's hidden sizes (default `[512]`)
-                        ps=0.5,                 # the head's dropout
-                       ) -> nn.Sequential:      # `nn.Sequential(body, head)`
+def create_vision_model(arch,                                     # a model name or builder (see resolve_arch)
+                        n_out: int,                               # number of outputs (classes)
+                        pretrained: bool = True,                  # False: a random body
+                        weights: str | WeightsEnum | None = None, # which weights (see get_weights); default: `DEFAULT`
+                        cut: int | Callable | None = None,        # where to cut the body (see cut_model)
+                        concat_pool: bool = True,                 # the head's pooling (see create_head)
+                        lin_ftrs: list[int] | None = None,        # the head's hidden sizes (default `[512]`)
+                        ps=0.5,                                   # the head's dropout
+                       ) -> nn.Sequential:                        # `nn.Sequential(body, head)`
     "`nn.Sequential(body, head)`: the body of `arch` (see `create_body`) and a new `create_head` with `n_out` outputs."
     check_int(n_out, 'n_out', 1); head_sizes(1, n_out, lin_ftrs, ps); _check_cut(cut)
     get_weights(arch, pretrained, weights)
@@ -327,54 +365,16 @@ def _cut_meta(cut):
     if cut is None or isinstance(cut, int): return cut
     return f"{getattr(cut, '__module__', '?')}.{getattr(cut, '__qualname__', repr(cut))}"
 
-def vision_meta(arch,                     # a model name or builder (see `resolve_arch`)
-                n_out: int,               # number of outputs (classes)
-                weights=None,             # the pretrained weights (see `get_weights`), or None
-                cut=None,                 # where the body was cut (see `cut_model`)
-                concat_pool: bool = True, # the head's pooling (see `create_head`)
-                lin_ftrs=None,            # the head's hidden sizes
-                ps=0.5,                   # the head's dropout
-               ) -> dict:                 # `arch`, `n_out`, `weights`, `cut`, `concat_pool`, `lin_ftrs`, `ps` as plain values
+def vision_meta(arch,                                     # a model name or builder (see resolve_arch)
+                n_out: int,                               # number of outputs (classes)
+                weights: str | WeightsEnum | None = None, # the pretrained weights (see get_weights), or None
+                cut: int | Callable | None = None,        # where the body was cut (see cut_model)
+                concat_pool: bool = True,                 # the head's pooling (see create_head)
+                lin_ftrs: list[int] | None = None,        # the head's hidden sizes
+                ps=0.5,                                   # the head's dropout
+               ) -> dict:                                 # `arch`, `n_out`, `weights`, `cut`, `concat_pool`, `lin_ftrs`, `ps` as plain values
     "The plain (JSON-able) values that describe a `create_vision_model` model: `arch`, `n_out`, `weights` (name), `cut`, head options."
     name, _ = resolve_arch(arch)
     w = None if weights is None else get_weights(arch, True, weights)
     return {'arch': name, 'n_out': n_out, 'weights': weights_name(w), 'cut': _cut_meta(cut), 'concat_pool': concat_pool,
             'lin_ftrs': None if lin_ftrs is None else list(lin_ftrs), 'ps': list(ps) if isinstance(ps, (list, tuple)) else ps}
-
-# %% ../nbs/11_vision.ipynb #a7396a98
-def vision_learner(dls: DataLoaders,               # the data; `dls.c` (the number of classes) is the default `n_out`
-                   arch,                           # a model name or builder (see `resolve_arch`)
-                   n_out: int | None = None,       # number of outputs (default `dls.c`)
-                   pretrained: bool = True,        # start from pretrained weights, with the body frozen
-                   weights: str | WeightsEnum | None = None, # which weights (see `get_weights`; a timm arch's: a local state-dict file); default: `DEFAULT`
-                   cut: int | Callable | None = None, # where to cut the body (see `cut_model`)
-                   splitter: Callable | None = None, # default: the family's (`splitter_for`), `auto_splitter(3)` with a `cut`
-                   concat_pool: bool = True,       # the head's pooling (see `create_head`)
-                   lin_ftrs: list[int] | None = None, # the head's hidden sizes (default `[512]`)
-                   ps=0.5,                         # the head's dropout
-                   label_smoothing: float = 0.,    # `nn.CrossEntropyLoss(label_smoothing=...)` as the loss; 0: the Learner's default loss
-                   groups: str = 'stages',         # a timm arch's parameter groups: 'stages' (3) or 'blocks' (one per timm block)
-                   **learner_kwargs,               # passed on to `Learner`: `loss_func`, `opt_func`, `lr`, `metrics`, `cbs`, `path`, `wd`, `train_bn`, ...
-                  ) -> Learner:                    # with `arch`, `weights_name`, `n_out` and `meta` recorded
-    "A `Learner` for `nn.Sequential(body, head)`: `arch`'s pretrained body and a new head; frozen when `pretrained`; `learner_kwargs` go to `Learner`."
-    if not isinstance(dls, DataLoaders): raise TypeError(f"dls: expected a DataLoaders, got {type(dls).__name__}")
-    if n_out is None: n_out = dls.c
-    if n_out is None: raise ValueError("n_out: not given, and dls.c is unknown (the DataLoaders has no vocab); pass n_out")
-    check_int(n_out, 'n_out', 1)
-    if splitter is not None and not callable(splitter): raise TypeError(f"splitter: expected a callable model -> list of parameter lists, got {type(splitter).__name__}")
-    if splitter is not None and groups != 'stages': raise ValueError(f"groups: {groups!r} given together with a splitter; pass one")
-    if check_real(label_smoothing, 'label_smoothing', 0., 1.):
-        if learner_kwargs.get('loss_func') is not None:
-            raise ValueError("label_smoothing: given together with loss_func; pass one: label_smoothing makes the loss nn.CrossEntropyLoss(label_smoothing=...)")
-        learner_kwargs['loss_func'] = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-    name, _ = resolve_arch(arch)
-    w, group_split = get_weights(arch, pretrained, weights), splitter_for(name, groups)   # both checked before the model is built
-    model = create_vision_model(arch, n_out, pretrained, weights, cut, concat_pool, lin_ftrs, ps)
-    size = dls.info.get('size')
-    if isinstance(size, int) and not isinstance(size, bool): check_input_size(model, size, name)
-    if splitter is None: splitter = group_split if cut is None else auto_splitter(3)
-    learn = Learner(dls, model, splitter=splitter, **learner_kwargs)
-    if pretrained: learn.freeze()                # as fastai: a pretrained body starts frozen
-    learn.arch, learn.weights_name, learn.n_out = name, weights_name(w), n_out
-    learn.meta.update(vision_meta(arch, n_out, weights_name(w), cut, concat_pool, lin_ftrs, ps), **({} if groups == 'stages' else {'groups': groups}))
-    return learn
