@@ -29,11 +29,11 @@ collapsed (so `0.6643` and `0.5951` compare equal, a new line or column does not
 picture's size in pixels (within `SIZE_TOL`). Two modes:
 
 - `--static` (no execution, seconds): a running cell that draws (calls `plot_*`, `show_batch`,
-  `show_results`, `show_images`, or `lr_find` without `show_plot=False`, outside a `def` or
-  `lambda`) has a stored PNG; a running cell with a top-level `print` has stored stdout; a running
-  cell ending in a bare expression (a name, attribute, literal...; not a call, no `;`) has a
-  stored result; a skipped cell stores nothing; no stderr, widget view, error or unscrubbed text
-  is stored.
+  `show_results`, `show_images`, or `lr_find` without `show_plot=False`, outside a `def`,
+  `lambda`, `if`, `while` or `except`) has a stored PNG; a running cell that prints (the same way)
+  has stored stdout; a running cell ending in a bare expression (a name, attribute, literal...;
+  not a call, no `;`) has a stored result; a skipped cell stores nothing; no stderr, widget view,
+  error or unscrubbed text is stored.
 - `--check` (executes, as long as storing): all of `--static`, plus every cell's stored outputs
   have the kinds and shapes of a fresh run's: outputs stored from older code, or missing, fail.
 

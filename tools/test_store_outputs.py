@@ -10,7 +10,7 @@ exist for, and runs `--static` and `--check` on each:
 - outputs stored from older code (a cell since edited to print one more line) fail `--check`;
 - a cell that shows a value but stores nothing fails both; a skipped cell that stores output fails both.
 
-It runs the notebook six times in a kernel (about 20 s). Usage: `python tools/test_store_outputs.py`
+It runs the notebook seven times in a kernel (about 20 s). Usage: `python tools/test_store_outputs.py`
 """
 from __future__ import annotations
 import os, re, shutil, sys, tempfile
