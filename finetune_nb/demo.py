@@ -29,9 +29,9 @@ __all__ = ['demo_arch', 'digits_recipe', 'digits_resnet18', 'digits_split', 'che
 
 # %% ../nbs/14_demo.ipynb #d4ab79a1
 def digits_resnet18(
-    weights=None, # must stay None: there are no torchvision weights for this variant (the pretrained body is `digits_body`)
-    **kwargs      # passed on to `torchvision.models.resnet18` (e.g. `num_classes`)
-) -> torchvision.models.ResNet: # a randomly initialized resnet18 whose `maxpool` is an `nn.Identity`
+    weights: None = None, # must stay None: there are no torchvision weights for this variant (the pretrained body is digits_body)
+    **kwargs      # passed on to torchvision.models.resnet18 (e.g. num_classes)
+) -> torchvision.models.ResNet: # a randomly initialized resnet18 whose maxpool is an nn.Identity
     "torchvision's resnet18 without its max pooling, for 32-px images (`layer1` at 16×16); random weights."
     if weights is not None:
         raise ValueError("weights: digits_resnet18 has no torchvision weights; its pretrained body comes from digits_body()")
@@ -41,7 +41,7 @@ def digits_resnet18(
 
 # %% ../nbs/14_demo.ipynb #9800cad9
 def digits_split(
-    model: nn.Module # `nn.Sequential(body, head)` with a resnet body cut before its pooling
+    model: nn.Module # nn.Sequential(body, head) with a resnet body cut before its pooling
 ) -> list[list[nn.Parameter]]: # three parameter groups, earliest first
     "Three groups for `nn.Sequential(body, head)` with a resnet body: stem, layer1, layer2 | layer3, layer4 | head."
     body, head = model[0], model[1]
@@ -61,8 +61,8 @@ def _is_int(v):
 
 # %% ../nbs/14_demo.ipynb #5f714814
 def check_recipe(
-    recipe: dict | None = None # some of `digits_recipe`'s keys with other values (None: the default recipe)
-) -> dict: # the full recipe, every key of `digits_recipe`, `lr` and `valid_pct` as floats
+    recipe: dict | None = None # some of digits_recipe's keys with other values (None: the default recipe)
+) -> dict: # the full recipe, every key of digits_recipe, lr and valid_pct as floats
     "The full pretraining recipe: `digits_recipe` updated with `recipe` (a dict of some of its keys), checked."
     if recipe is None: recipe = {}
     if not isinstance(recipe, dict): raise TypeError(f"recipe: expected a dict of pretraining settings, got {type(recipe).__name__}")
@@ -82,15 +82,15 @@ def check_recipe(
 
 # %% ../nbs/14_demo.ipynb #88f2c629
 def recipe_key(
-    recipe: dict | None = None # a recipe, as for `check_recipe`
+    recipe: dict | None = None # a recipe, as for check_recipe
 ) -> str: # 12 hex digits
     "A short hash of the full recipe: the same settings give the same key, in any order."
     return hashlib.sha256(json.dumps(check_recipe(recipe), sort_keys=True).encode()).hexdigest()[:12]
 
 # %% ../nbs/14_demo.ipynb #1c6dbaaa
 def body_file(
-    recipe: dict | None = None # a recipe, as for `check_recipe`
-) -> Path: # `cache_dir() / 'digits_resnet18-<recipe_key>.pth'`
+    recipe: dict | None = None # a recipe, as for check_recipe
+) -> Path: # cache_dir() / 'digits_resnet18-<recipe_key>.pth'
     "The cache file of the body pretrained with `recipe`."
     return cache_dir() / f"digits_resnet18-{recipe_key(recipe)}.pth"
 
@@ -106,7 +106,7 @@ def _source_dls(r: dict) -> DataLoaders:
 
 # %% ../nbs/14_demo.ipynb #0a62ee7e
 def pretrain_digits_body(
-    recipe: dict | None = None, # the pretraining recipe, as for `check_recipe` (None: `digits_recipe`)
+    recipe: dict | None = None, # the pretraining recipe, as for check_recipe (None: digits_recipe)
     verbose: bool = False       # show the progress table
 ) -> tuple[nn.Sequential, dict]: # the trained body, and the recipe, its key, the source accuracy, the time taken...
     "Pretrain `digits_resnet18` on the source digits (0-4) following `recipe`: `(body on the CPU, facts about the run)`."
@@ -161,7 +161,7 @@ def _load_body(file: Path) -> nn.Sequential | None:
 # %% ../nbs/14_demo.ipynb #22fd8f1d
 def digits_body(
     cache: bool = True,         # read the body from the cache, or pretrain and store it there; False: pretrain, touch no file
-    recipe: dict | None = None, # the pretraining recipe, as for `check_recipe` (None: `digits_recipe`)
+    recipe: dict | None = None, # the pretraining recipe, as for check_recipe (None: digits_recipe)
     verbose: bool = False       # say when pretraining happens, and show its progress table
 ) -> nn.Sequential: # the pretrained body, on the CPU
     "The `digits_resnet18` body pretrained on digits 0-4 with `recipe`, from the cache (`body_file`) when possible."
@@ -183,18 +183,18 @@ def digits_body(
     finally: set_rng_state(rng)
 
 # %% ../nbs/14_demo.ipynb #22d05d31
-def demo_learner(dls: DataLoaders,         # target-task loaders at the size the body was pretrained at (`digits_target_dls`)
+def demo_learner(dls: DataLoaders,         # target-task loaders at the size the body was pretrained at (digits_target_dls)
                  pretrained: bool = True,   # start from the pretrained body (and freeze it), else random weights
-                 body: nn.Module | None = None,  # the pretrained body to use (default: `digits_body(cache, recipe)`)
-                 n_out: int | None = None,  # number of outputs (default: `dls.c`)
-                 lin_ftrs=None,             # sizes of the head's hidden layers (default: one of 512), as in `create_head`
-                 ps=0.5,                    # dropout before the head's last linear layer (`ps/2` before the others), as in `create_head`
-                 concat_pool: bool = True,  # the head pools with both average and max, as in `create_head`
-                 recipe: dict | None = None,  # pretraining recipe of the body (see `digits_recipe`)
+                 body: nn.Module | None = None,  # the pretrained body to use (default: digits_body(cache, recipe))
+                 n_out: int | None = None,  # number of outputs (default: dls.c)
+                 lin_ftrs: list[int] | None = None, # sizes of the head's hidden layers (default: one of 512), as in create_head
+                 ps=0.5,                    # dropout before the head's last linear layer (ps/2 before the others), as in create_head
+                 concat_pool: bool = True,  # the head pools with both average and max, as in create_head
+                 recipe: dict | None = None,  # pretraining recipe of the body (see digits_recipe)
                  cache: bool = True,        # use the cached body
                  verbose: bool = False,     # show the pretraining progress if it happens
-                 **learner_kwargs           # passed on to `vision_learner` and `Learner` (`metrics` defaults to `accuracy`)
-                ) -> Learner: # a Learner with three parameter groups, frozen when `pretrained`
+                 **learner_kwargs           # passed on to vision_learner and Learner (metrics defaults to accuracy)
+                ) -> Learner: # a Learner with three parameter groups, frozen when pretrained
     "A `Learner` for `digits_resnet18` with a new head: the pretrained digits body (frozen) when `pretrained`, else random weights."
     if not isinstance(dls, DataLoaders): raise TypeError(f"dls: expected a DataLoaders, got {type(dls).__name__}")
     check_bool(pretrained, 'pretrained')
@@ -217,11 +217,11 @@ def demo_learner(dls: DataLoaders,         # target-task loaders at the size the
 # %% ../nbs/14_demo.ipynb #d3f90fb1
 def fine_tune_with(learn: Learner,          # the Learner to fine-tune
                    epochs: int,             # epochs of the unfrozen phase
-                   base_lr: float,          # `fine_tune`'s base_lr
+                   base_lr: float,          # fine_tune's base_lr
                    freeze_epochs: int,      # epochs of the frozen phase
-                   extras: dict | None = None,  # the modern recipe's pieces: `recipe_cbs` arguments, e.g. `{'ema': 0.9}`
+                   extras: dict | None = None,  # the modern recipe's pieces: recipe_cbs arguments, e.g. {'ema': 0.9}
                    verbose: bool = True,    # show progress tables
-                   layer_decay: float | None = None, # phase 2's lrs by layer decay instead of the `lr_mult` slice (see `fine_tune`)
+                   layer_decay: float | None = None, # phase 2's lrs by layer decay instead of the lr_mult slice (see fine_tune)
                   ) -> float:               # training time in seconds
     "`learn.fine_tune` with new `recipe_cbs(**extras)`; after an EMA the model keeps the averaged weights (the ones validated)."
     cbs = recipe_cbs(**(extras or {}))
@@ -237,15 +237,15 @@ def run_demo(epochs: int = 5,              # epochs of fine_tune's unfrozen phas
              freeze_epochs: int = 1,       # epochs of fine_tune's frozen phase
              k: int = 10,                  # labeled training images per class of the target task
              bs: int = 10,                 # training batch size
-             seed: int = 0,                # seed of the choice of the `k` images and of the training runs
-             dls: DataLoaders | None = None,  # target-task loaders (default: `digits_target_dls(k, bs, seed)`)
-             body: nn.Module | None = None,   # pretrained body (default: `digits_body(cache, recipe)`)
-             recipe: dict | None = None,   # pretraining recipe (see `digits_recipe`)
+             seed: int = 0,                # seed of the choice of the k images and of the training runs
+             dls: DataLoaders | None = None,  # target-task loaders (default: digits_target_dls(k, bs, seed))
+             body: nn.Module | None = None,   # pretrained body (default: digits_body(cache, recipe))
+             recipe: dict | None = None,   # pretraining recipe (see digits_recipe)
              cache: bool = True,           # use the cached body
              verbose: bool = True,         # show progress tables
              label_smoothing: float = 0.,  # label smoothing of both models' loss (0: off)
-             extras: dict | None = None,   # the modern recipe's pieces for both models: `recipe_cbs` arguments, e.g. `{'ema': 0.9}`
-             layer_decay: float | None = None, # phase 2's lrs by layer decay instead of the `lr_mult` slice (see `fine_tune`)
+             extras: dict | None = None,   # the modern recipe's pieces for both models: recipe_cbs arguments, e.g. {'ema': 0.9}
+             layer_decay: float | None = None, # phase 2's lrs by layer decay instead of the lr_mult slice (see fine_tune)
             ) -> dict: # 'fine_tune' and 'scratch', each a dict of 'learn', 'accuracy', 'valid_loss' and 'time_s'
     "Fine-tune the pretrained digits body on the target task, and train the same model from random weights with the same `fine_tune` call."
     sched_preview('fine_tune', epochs, base_lr=base_lr, freeze_epochs=freeze_epochs, layer_decay=layer_decay)   # fine_tune's own argument checks, no training
@@ -270,7 +270,7 @@ def run_demo(epochs: int = 5,              # epochs of fine_tune's unfrozen phas
 
 # %% ../nbs/14_demo.ipynb #e3bbda64
 def format_results(
-    res: dict # `run_demo`'s results, or any dict name -> {'accuracy', 'valid_loss', 'time_s'}
+    res: dict # run_demo's results, or any dict name -> {'accuracy', 'valid_loss', 'time_s'}
 ) -> str: # one header line, then one line per model
     "A small text table of `run_demo`'s results (or any dict name -> {'accuracy', 'valid_loss', 'time_s'})."
     lines = [f"{'model':<12}{'accuracy':>10}{'valid_loss':>12}{'time':>8}"]

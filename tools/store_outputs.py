@@ -14,7 +14,9 @@ runs), for each notebook:
    is what a first run shows, not what this machine happens to have cached), skipping the cells
    `nbdev_test` skips: `#| eval: false`, cells flagged with one of settings.ini's `tst_flags`
    (`#| gpu`, `#| network`), `nbdev_export()` calls; a notebook whose frontmatter says
-   `skip_exec: true` is left as it is;
+   `skip_exec: true` is left as it is. Cells flagged `#| slow` (`STORE_FLAGS`: real-photo runs of a
+   minute or more, which `nbdev_test` skips) *are* run: their tables and pictures are what the page
+   shows;
 2. keep what renders from a committed file: drop widget views (tqdm's notebook progress bars,
    ipywidgets; their state is not stored), stderr, and the kernel's widget state; draw figures at
    `DPI` and store each PNG with a 256-colour palette when that is smaller; scrub what would
@@ -34,8 +36,9 @@ picture's size in pixels (within `SIZE_TOL`). Two modes:
   has stored stdout; a running cell ending in a bare expression (a name, attribute, literal...;
   not a call, no `;`) has a stored result; a skipped cell stores nothing; no stderr, widget view,
   error or unscrubbed text is stored.
-- `--check` (executes, as long as storing): all of `--static`, plus every cell's stored outputs
-  have the kinds and shapes of a fresh run's: outputs stored from older code, or missing, fail.
+- `--check` (executes): all of `--static`, plus every cell's stored outputs have the kinds and
+  shapes of a fresh run's: outputs stored from older code, or missing, fail. Like `nbdev_test`, it
+  does not run the `#| slow` cells, so their stored outputs are held to the static rules only.
 
 Both exit 1 naming the notebook, the cell (its index in the notebook, and its first line) and
 what differs. `--jobs N` runs N notebooks at once (default 2).
@@ -94,6 +97,9 @@ def _directives(src: str) -> list[str]:
         if not m: break
         res.append(m.group(1).strip())
     return res
+
+
+STORE_FLAGS = {'slow'}  # test flags whose cells are run when storing (and skipped by --check, as by nbdev_test)
 
 
 def _skipped(src: str, flags: set[str]) -> bool:
@@ -230,10 +236,10 @@ def run_nb(path: Path, flags: set[str], timeout: int = 600):
 
 
 def store_outputs(path: Path, flags: set[str]) -> str:
-    "Execute notebook `path`, keep its renderable outputs and write it back, cleaned; says what it did."
+    "Execute notebook `path` (its `STORE_FLAGS` cells too), keep its renderable outputs and write it back, cleaned; says what it did."
     t0 = time.perf_counter()
     if _skip_exec(path): return f"left {path.name} as it is (skip_exec)"
-    nb, n_skipped = run_nb(path, flags)
+    nb, n_skipped = run_nb(path, flags - STORE_FLAGS)
     nbformat.write(nb, path)
     nbdev_clean(fname=str(path))
     return f"stored the outputs of {path.name} in {time.perf_counter() - t0:.0f} s ({n_skipped} cells not run)"
@@ -339,17 +345,17 @@ def static_problems(nb, flags: set[str]) -> list[str]:
 def check_static(path: Path, flags: set[str]) -> list[str]:
     "Problems of the outputs stored in `path` (no execution)."
     if _skip_exec(path): return []
-    return static_problems(nbformat.read(path, as_version=4), flags)
+    return static_problems(nbformat.read(path, as_version=4), flags - STORE_FLAGS)
 
 
 def check_fresh(path: Path, flags: set[str]) -> list[str]:
     "Problems of the outputs stored in `path`, comparing them with a fresh run's."
     if _skip_exec(path): return []
     stored = nbformat.read(path, as_version=4)
-    res = static_problems(stored, flags)
-    fresh, _ = run_nb(path, flags)
+    res = static_problems(stored, flags - STORE_FLAGS)
+    fresh, _ = run_nb(path, flags)              # the slow cells are not run: their stored outputs stay unchecked by a run
     for i, (s, f) in enumerate(zip(stored.cells, fresh.cells)):
-        if s.cell_type != 'code': continue
+        if s.cell_type != 'code' or _skipped(s.source, flags): continue
         name = _cell_name(i, s.source)
         if draws(s.source) and not _skipped(s.source, flags) and not _has_picture(f.outputs):
             res.append(f"{name} draws, but shows no picture when run: display the figure")
