@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a chec
 
 variants = ('fine_tune', 'scratch', 'head', 'one_lr', 'fine_tune, crop 0.875')
 
-def accuracies(seed: int, names: list[str], epochs: int) -> dict:
+def accuracies(seed: int, names: list[str], epochs: int, base_lr: float = 2e-3) -> dict:
     "Accuracy of each variant in `names` for one seed (in a fresh process: one thread)."
     import torch, warnings
     warnings.filterwarnings('ignore')
@@ -37,10 +37,10 @@ def accuracies(seed: int, names: list[str], epochs: int) -> dict:
     runs = [n for n in names if n in ('fine_tune', 'scratch', 'head', 'one_lr')]
     if runs:
         dls = photos_dls(seed=seed, num_workers=0)
-        res.update({k: float(o['accuracy']) for k, o in run_photos(epochs, seed=seed, dls=dls, runs=runs, verbose=False).items()})
+        res.update({k: float(o['accuracy']) for k, o in run_photos(epochs, base_lr, seed=seed, dls=dls, runs=runs, verbose=False).items()})
     if 'fine_tune, crop 0.875' in names:
         dls = photos_dls(seed=seed, resize=round(128 / 0.875), num_workers=0)
-        res['fine_tune, crop 0.875'] = float(run_photos(epochs, seed=seed, dls=dls, runs=['fine_tune'], verbose=False)['fine_tune']['accuracy'])
+        res['fine_tune, crop 0.875'] = float(run_photos(epochs, base_lr, seed=seed, dls=dls, runs=['fine_tune'], verbose=False)['fine_tune']['accuracy'])
     return res
 
 def main():
@@ -48,17 +48,18 @@ def main():
     p.add_argument('--seeds', type=int, default=5, help='seeds 0..N-1')
     p.add_argument('--variants', nargs='*', default=list(variants), help=f'some of {list(variants)}')
     p.add_argument('--epochs', type=int, default=5, help="fine_tune's unfrozen epochs")
+    p.add_argument('--base_lr', type=float, default=2e-3, help="fine_tune's base_lr (2e-3: fastai's default)")
     p.add_argument('--jobs', type=int, default=1, help='seeds run at once, one thread each')
     p.add_argument('--quick', action='store_true', help='2 seeds, 1 epoch: a smoke run (numbers not meaningful)')
     p.add_argument('--json', help='also write the accuracies to this file')
     a = p.parse_args()
     if a.quick: a.seeds, a.epochs = 2, 1
     import torch
-    print(f"photos demo, EfficientNet-Lite0 (ImageNet) at 128 px, fine_tune({a.epochs}, base_lr=2e-3, freeze_epochs=1), "
+    print(f"photos demo, EfficientNet-Lite0 (ImageNet) at 128 px, fine_tune({a.epochs}, base_lr={a.base_lr:g}, freeze_epochs=1), "
           f"seeds 0-{a.seeds - 1}, torch {torch.__version__}, 1 thread per run", flush=True)
     t0 = time.perf_counter()
     with ProcessPoolExecutor(a.jobs) as ex:
-        futs = {s: ex.submit(accuracies, s, a.variants, a.epochs) for s in range(a.seeds)}
+        futs = {s: ex.submit(accuracies, s, a.variants, a.epochs, a.base_lr) for s in range(a.seeds)}
         per_seed = {}
         for s, f in futs.items():
             per_seed[s] = f.result()

@@ -28,16 +28,19 @@ photo_names = ('astronaut', 'brick', 'cat', 'coffee', 'flower', 'galaxies', 'gra
 _skimage_names = {'astronaut': 'astronaut', 'brick': 'brick', 'cat': 'chelsea', 'coffee': 'coffee', 'galaxies': 'hubble_deep_field',
                   'grass': 'grass', 'gravel': 'gravel', 'retina': 'retina', 'rocket': 'rocket', 'tissue': 'immunohistochemistry'}
 
-def photo_sources() -> dict[str, np.ndarray]: # name -> (H, W, 3) uint8 RGB array, in photo_names order
-    "The twelve photos of the task, from scikit-learn (palace, flower) and scikit-image (the others), gray ones as RGB."
+def photo_sources(names=photo_names, # which photos, some of photo_names
+                 ) -> dict[str, np.ndarray]: # name -> (H, W, 3) uint8 RGB array, in the order of names
+    "The photos of the task, from scikit-learn (palace, flower) and scikit-image (the others), gray ones as RGB."
+    bad = [n for n in names if n not in photo_names]
+    if isinstance(names, str) or bad: raise ValueError(f"names: expected some of {photo_names}, got {names!r}")
     from sklearn.datasets import load_sample_images
     try: import skimage.data
     except ImportError as e:
         raise ValueError(f"photos: the photo task needs scikit-image, which cannot be imported ({e}); install it with "
                          f"`pip install scikit-image` (or finetune_nb's extra: `pip install \"finetune_nb[photos]\"`)") from None
-    palace, flower = load_sample_images().images
-    res = {'palace': palace, 'flower': flower, **{k: getattr(skimage.data, v)() for k, v in _skimage_names.items()}}
-    return {k: np.ascontiguousarray(np.stack([res[k]] * 3, -1) if res[k].ndim == 2 else res[k][..., :3]) for k in photo_names}
+    res = dict(zip(('palace', 'flower'), load_sample_images().images)) if {'palace', 'flower'} & set(names) else {}
+    res.update({k: getattr(skimage.data, v)() for k, v in _skimage_names.items() if k in names})
+    return {k: np.ascontiguousarray(np.stack([res[k]] * 3, -1) if res[k].ndim == 2 else res[k][..., :3]) for k in names}
 
 # %% ../nbs/14a_photos.ipynb #4569bde7
 def photo_cells(w: int, h: int, # the photo's size
@@ -186,7 +189,7 @@ def photo_holdout(path: str | Path, # a folder written by photo_task
     if not (path / 'task.json').is_file(): raise ValueError(f"path: {path} holds no task.json; make it with photo_task()")
     if name not in photo_names: raise ValueError(f"name: expected one of {photo_names}, got {name!r}")
     t = json.loads((path / 'task.json').read_text())
-    s, a = t['settings'], photo_sources()[name]
+    s, a = t['settings'], photo_sources([name])[name]
     size, cells = photo_cells(a.shape[1], a.shape[0], s['short'], s['crop'])
     used = {tuple(b) for part in ('train', 'valid') for b in t['cells'][part][name]}
     img = Image.fromarray(a).resize(size, Image.Resampling.BICUBIC)

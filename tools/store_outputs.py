@@ -138,9 +138,9 @@ def _name(call: ast.Call) -> str:
 
 
 def draws(src: str) -> bool:
-    "Whether a cell draws a figure whenever it runs: it calls `plot_*`, `show_batch`, ... (see `DRAWS` and `_top_calls`)."
+    "Whether a cell shows a figure whenever it runs: it calls `plot_*`, `show_batch`, ... (see `DRAWS` and `_top_calls`), and is not `#| hide` (pages and readers never see it)."
     tree = _tree(src)
-    if tree is None: return False
+    if tree is None or 'hide' in _directives(src): return False
     for c in _top_calls(tree):
         off = any(k.arg == 'show_plot' and isinstance(k.value, ast.Constant) and not k.value.value for k in c.keywords)
         if DRAWS.fullmatch(_name(c)) and not off: return True
