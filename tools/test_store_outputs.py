@@ -8,9 +8,11 @@ exist for, and runs `--static` and `--check` on each:
 - freshly stored outputs pass both checks, and so do stored outputs whose numbers differ;
 - a stripped picture fails both;
 - outputs stored from older code (a cell since edited to print one more line) fail `--check`;
-- a cell that shows a value but stores nothing fails both; a skipped cell that stores output fails both.
+- a cell that shows a value but stores nothing fails both; a skipped cell that stores output fails both;
+- a `#| slow` cell is run when storing (its output is stored), not by `--check`, and its outputs
+  are held to the static rules: stripped, it fails both.
 
-It runs the notebook seven times in a kernel (about 20 s). Usage: `python tools/test_store_outputs.py`
+It runs the notebook eight times in a kernel (about 25 s). Usage: `python tools/test_store_outputs.py`
 """
 from __future__ import annotations
 import os, re, shutil, sys, tempfile
@@ -26,8 +28,9 @@ CELLS = ["import matplotlib.pyplot as plt",
          "fig = rec.plot_loss()",                                                  # 2: draws
          "for i in range(3): print(f'epoch {i}  loss {1 / (i + 1):.4f}')",         # 3: prints 3 lines
          "#| eval: false\nprint('never run')",                                     # 4: skipped
-         "x = 0.5\nx"]                                                             # 5: shows a value
-FLAGS = {'gpu', 'network'}
+         "x = 0.5\nx",                                                            # 5: shows a value
+         "#| slow\nprint('a long run')"]                                         # 6: run when storing, not by --check
+FLAGS = {'gpu', 'network', 'slow'}
 
 
 def expect(what: str, probs: list[str], *patterns: str):
@@ -42,7 +45,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as d:
         root = Path(d)
         (root/'settings.ini').write_text("[DEFAULT]\nlib_name = toy\nlib_path = toy\nnbs_path = nbs\n"
-                                         "tst_flags = gpu network\nclean_ids = True\nclear_all = False\n"
+                                         "tst_flags = gpu network slow\nclean_ids = True\nclear_all = False\n"
                                          "allowed_metadata_keys =\nallowed_cell_metadata_keys =\n")
         nb_path = root/'nbs'/'toy.ipynb'
         nb_path.parent.mkdir()
@@ -83,7 +86,13 @@ def main() -> int:
 
             nb_path.write_text(stored)
             edit(lambda nb: nb.cells[4].update(outputs=[nbformat.v4.new_output('stream', name='stdout', text='never run\n')]))
-            both("skipped cell with outputs", [r"cell 4 .*is not run .* but stores outputs"], [r"cell 4 .*not those of the current code"])
+            both("skipped cell with outputs", [r"cell 4 .*is not run .* but stores outputs"])     # a cell no run makes: the static rule
+
+            nb_path.write_text(stored)
+            slow_outs = nbformat.read(nb_path, as_version=4).cells[6].outputs
+            if not any(o.get('name') == 'stdout' for o in slow_outs): raise AssertionError("the slow cell's output was not stored")
+            edit(lambda nb: nb.cells[6].update(outputs=[]))
+            both("slow cell stripped", [r"cell 6 .*prints, but stores no stdout"])
         finally: os.chdir(cwd)
     print("store_outputs self-test passed")
     return 0
