@@ -6,7 +6,7 @@ Not a benchmark itself. The scripts import it as `common` (Python puts a script'
 puts the repository root on `sys.path`, so that a checkout runs without installing the package.
 """
 from __future__ import annotations
-import argparse, os, platform, sys, time
+import argparse, os, platform, statistics, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout without installing
@@ -157,3 +157,14 @@ def plain_validate(model: nn.Module, dl, loss_func) -> tuple[float, float]:
             vacc = vacc + (pred.argmax(dim=-1) == yb).float().mean() * len(yb)
             vn += len(yb)
     return float(vloss / vn), float(vacc / vn)
+
+
+def accuracy_table(res: dict, base: str) -> str:
+    "A markdown table of accuracies over seeds (`res`: variant -> one accuracy per seed): mean, std, per seed, and the mean difference to `base` with the seeds it lost."
+    ref = res.get(base)
+    lines = [f"| variant | mean accuracy | std | per seed | vs {base} (seeds better) |", "|---|---|---|---|---|"]
+    for name, accs in res.items():
+        d = '' if ref is None or name == base else \
+            f"{statistics.mean(accs) - statistics.mean(ref):+.3f} ({sum(x > b for x, b in zip(accs, ref))}/{len(accs)})"
+        lines.append(f"| {name} | {statistics.mean(accs):.3f} | {statistics.pstdev(accs):.3f} | {' '.join(f'{x:.3f}' for x in accs)} | {d} |")
+    return '\n'.join(lines)

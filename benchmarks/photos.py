@@ -19,11 +19,12 @@ machine's load; `--jobs 2` runs two seeds at once). Prints the mean, the standar
 per-seed accuracies, and the mean difference to `fine_tune` with the number of seeds it won.
 """
 from __future__ import annotations
-import argparse, json, statistics, sys, time
+import argparse, json, sys, time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout without installing
+from common import accuracy_table
 
 variants = ('fine_tune', 'scratch', 'head', 'one_lr', 'fine_tune, crop 0.875')
 
@@ -65,12 +66,7 @@ def main():
             per_seed[s] = f.result()
             print(f"  seed {s}: {per_seed[s]} ({time.perf_counter() - t0:.0f}s)", flush=True)
     res = {n: [per_seed[s][n] for s in range(a.seeds)] for n in a.variants}
-    base = res.get('fine_tune')
-    print(f"\n| variant | mean accuracy | std | per seed | vs fine_tune (seeds better) |\n|---|---|---|---|---|")
-    for name, accs in res.items():
-        d = '' if base is None or name == 'fine_tune' else \
-            f"{statistics.mean(accs) - statistics.mean(base):+.3f} ({sum(x > b for x, b in zip(accs, base))}/{len(accs)})"
-        print(f"| {name} | {statistics.mean(accs):.3f} | {statistics.pstdev(accs):.3f} | {' '.join(f'{x:.3f}' for x in accs)} | {d} |")
+    print('\n' + accuracy_table(res, 'fine_tune'))
     if a.json: Path(a.json).write_text(json.dumps(res, indent=1))
 
 if __name__ == '__main__': main()

