@@ -25,7 +25,8 @@ from .lite0 import cache_dir
 
 # %% auto #0
 __all__ = ['demo_arch', 'digits_recipe', 'digits_resnet18', 'digits_split', 'check_recipe', 'recipe_key', 'body_file',
-           'pretrain_digits_body', 'digits_body', 'demo_learner', 'fine_tune_with', 'run_demo', 'format_results']
+           'pretrain_digits_body', 'digits_body', 'demo_learner', 'fine_tune_with', 'fit_with', 'run_demo',
+           'format_results']
 
 # %% ../nbs/14_demo.ipynb #d4ab79a1
 def digits_resnet18(
@@ -224,9 +225,18 @@ def fine_tune_with(learn: Learner,          # the Learner to fine-tune
                    layer_decay: float | None = None, # phase 2's lrs by layer decay instead of the lr_mult slice (see fine_tune)
                   ) -> float:               # training time in seconds
     "`learn.fine_tune` with new `recipe_cbs(**extras)`; after an EMA the model keeps the averaged weights (the ones validated)."
+    return fit_with(learn, lambda cbs: learn.fine_tune(epochs, base_lr, freeze_epochs=freeze_epochs, cbs=cbs, layer_decay=layer_decay),
+                    extras, verbose)
+
+def fit_with(learn: Learner,             # the Learner to train
+             fit,                        # fit(cbs) trains learn with the callbacks cbs, e.g. a fit_one_cycle call
+             extras: dict | None = None, # the modern recipe's pieces: recipe_cbs arguments, e.g. {'ema': 0.9}
+             verbose: bool = True,       # show progress tables
+            ) -> float:                  # training time in seconds
+    "Call `fit(recipe_cbs(**extras))`; after an EMA the model keeps the averaged weights (the ones validated). What `fine_tune_with` does for `fine_tune`."
     cbs = recipe_cbs(**(extras or {}))
     t0 = time.perf_counter()
-    with nullcontext() if verbose else learn.no_bar(): learn.fine_tune(epochs, base_lr, freeze_epochs=freeze_epochs, cbs=cbs, layer_decay=layer_decay)
+    with nullcontext() if verbose else learn.no_bar(): fit(cbs)
     for cb in cbs:
         if isinstance(cb, EMA): learn.model.load_state_dict(cb.averaged.module.state_dict())
     return time.perf_counter() - t0

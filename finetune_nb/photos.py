@@ -4,8 +4,7 @@
 
 # %% ../nbs/14a_photos.ipynb #444251eb
 from __future__ import annotations
-import hashlib, json, os, shutil, time
-from contextlib import nullcontext
+import hashlib, json, os, shutil
 from pathlib import Path
 import numpy as np
 from .learner import DataLoaders, Learner, set_seed
@@ -15,8 +14,8 @@ from .vision import vision_learner
 from .data import image_folder_dls
 from .lite0 import cache_dir, lite0_arch, lite0_weights
 from .timm_models import TimmWeights
-from .demo import fine_tune_with, format_results
-from .recipe import EMA, recipe_cbs
+from .demo import fine_tune_with, fit_with, format_results
+from .recipe import recipe_cbs
 from .checks import check_bool, check_int, check_real
 
 # %% auto #0
@@ -139,11 +138,7 @@ photo_runs = ('fine_tune', 'scratch', 'head', 'one_lr')
 def _train(learn, run, epochs, base_lr, freeze_epochs, extras, verbose, layer_decay) -> float:
     "Train `learn` the way `run` says (see `run_photos`): the seconds it took."
     if run != 'head': return fine_tune_with(learn, epochs, base_lr, freeze_epochs, extras, verbose, 1. if run == 'one_lr' else layer_decay)
-    cbs, t0 = recipe_cbs(**(extras or {})), time.perf_counter()
-    with nullcontext() if verbose else learn.no_bar(): learn.fit_one_cycle(freeze_epochs + epochs, slice(base_lr), cbs=cbs)
-    for cb in cbs:
-        if isinstance(cb, EMA): learn.model.load_state_dict(cb.averaged.module.state_dict())
-    return time.perf_counter() - t0
+    return fit_with(learn, lambda cbs: learn.fit_one_cycle(freeze_epochs + epochs, slice(base_lr), cbs=cbs), extras, verbose)
 
 # %% ../nbs/14a_photos.ipynb #18784c63
 def run_photos(epochs: int = 5,           # epochs of fine_tune's unfrozen phase
