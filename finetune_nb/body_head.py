@@ -45,8 +45,8 @@ def meta_shapes(modules,         # modules applied one after the other (e.g. a b
 # %% ../nbs/11a_body_head.ipynb #61c8b38b
 def _input_size(body):
     "The image size `body` needs: a ViT's own size (a timm body's: its `pretrained_cfg`'s), 224 for everything else."
-    cfg = getattr(body, 'pretrained_cfg', None)
-    if isinstance(cfg, dict) and cfg.get('input_size'): return int(cfg['input_size'][-1])
+    cfg = next((m.pretrained_cfg for m in body.modules() if isinstance(getattr(m, 'pretrained_cfg', None), dict)), {})
+    if cfg.get('input_size'): return int(cfg['input_size'][-1])
     vit = next((m for m in body.modules() if isinstance(m, torchvision.models.VisionTransformer)), None)
     return 224 if vit is None else vit.image_size
 
@@ -62,12 +62,28 @@ def num_features(body: nn.Module,        # a body that outputs a (batch, channel
 def check_input_size(model: nn.Module,    # the whole model (body and head)
                      size: int,           # side of the square RGB images it will get
                      arch: str = 'the model'): # its name, for the message
-    "Raise a `ValueError` naming `size` when `model` cannot take `size`x`size` RGB images (a forward pass on the meta device)."
+    "Raise a `ValueError` naming `size` when `model` cannot take `size`x`size` RGB images (a forward pass on the meta device), saying which sizes it takes."
     try: meta_shapes([model], size)
     except NotImplementedError: return           # an operation without a meta kernel: nothing can be said in advance
     except Exception as e:
         why = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ValueError(f"size: {arch} cannot take {size}x{size} images ({why}); use larger images, e.g. size=224") from None
+        raise ValueError(f"size: {arch} cannot take {size}x{size} images ({why}); {_sizes_hint(model, size)}") from None
+
+def _fits(model, size):
+    "Whether `model` takes `size`x`size` images (a meta-device forward pass; True when that cannot be known)."
+    try: meta_shapes([model], size)
+    except NotImplementedError: return True
+    except Exception: return False
+    return True
+
+def _sizes_hint(model, size):
+    "What to do when `model` cannot take `size`: its exact size when its input size is fixed, else a larger size it takes."
+    own = _input_size(model)
+    if _fits(model, own) and not _fits(model, own - 32) and not _fits(model, own + 32):
+        return f"its input size is fixed: it takes exactly {own}x{own} images, so use size={own}"
+    larger = [s for s in sorted({32 * (size // 32 + 1) * 2**k for k in range(4)} | {own}) if s > size]
+    fit = next((s for s in larger if _fits(model, s)), None)
+    return f"use larger images, e.g. size={fit}" if fit else "see the documentation of the model for the sizes it takes"
 
 # %% ../nbs/11a_body_head.ipynb #1f54fcc8
 class AdaptiveConcatPool2d(nn.Module):

@@ -60,13 +60,18 @@ def _check_name(name, arg='name'):
     if not isinstance(name, (str, Path)) or not str(name): raise TypeError(f"{arg}: expected a non-empty str or Path, got {name!r}")
     return str(name)
 
+def _pth(name) -> Path:
+    "`name` as a file name ending in `.pth` (added unless it is there)."
+    name = _check_name(name)
+    return Path(name if name.endswith('.pth') else name + '.pth')
+
 @patch
 def save(self: Learner,
-         name,                   # file name without extension, in `path/model_dir`
+         name,                   # file name in `path/model_dir` (`.pth` is added unless it is there)
          with_opt: bool = True   # also save the optimizer's state
         ) -> Path:               # the file written
     "Save model (and optimizer) state to `path/model_dir/name.pth`; return the file."
-    file, _ = self.path / self.model_dir / f"{_check_name(name)}.pth", check_bool(with_opt, 'with_opt')
+    file, _ = self.path / self.model_dir / _pth(name), check_bool(with_opt, 'with_opt')
     state = {'model': self.model.state_dict()}
     if with_opt and self.opt is not None: state['opt'] = self.opt.state_dict()
     if self.is_main: atomic_write(file, lambda f: torch.save(state, f))
@@ -76,12 +81,13 @@ def save(self: Learner,
 # %% ../nbs/07_checkpoint.ipynb #45e9ce9d
 @patch
 def load(self: Learner,
-         name,                 # file name without extension, in `path/model_dir`
+         name,                 # file name in `path/model_dir` (`.pth` added unless there), or the path of a file, as `save` returns it
          with_opt: bool = True # also load the optimizer's state, when the file has it
         ):
-    "Load model (and optimizer) state saved by `save(name)`; a file that does not fit changes nothing."
+    "Load model (and optimizer) state saved by `save(name)` (or from the file `name`); a file that does not fit changes nothing."
     check_bool(with_opt, 'with_opt')
-    file = self.path / self.model_dir / f"{_check_name(name)}.pth"
+    file = self.path / self.model_dir / _pth(name)
+    if not file.exists() and _pth(name).is_file(): file = _pth(name)    # a path to the file itself: what save returned, 'models/x.pth'...
     state = load_state(file, 'name')
     if not isinstance(state, dict) or 'model' not in state: raise ValueError(f"name: {file} holds no 'model' state")
     check_state_dict(self.model, state['model'], 'name')

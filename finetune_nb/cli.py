@@ -4,11 +4,10 @@
 
 # %% ../nbs/15_cli.ipynb #d1015e80
 from __future__ import annotations
-import argparse, json, os, sys, time
+import argparse, json, os, sys, time, warnings
 from functools import partial
 from pathlib import Path
 from fastcore.script import anno_parser
-from tqdm.auto import tqdm
 import torch
 import torchvision
 import finetune_nb
@@ -26,21 +25,9 @@ from .checks import check_bool, check_int, check_pos, check_real
 # %% auto #0
 __all__ = ['demos', 'run_fit', 'finetune_nb_fit']
 
-# %% ../nbs/15_cli.ipynb #ff0ded47
-def _check_folder_images(dls, size: int):
-    "Decode every image of `dls` once, JPEGs at reduced size (fast), so that a corrupt or truncated file fails now, naming itself."
-    from PIL import Image
-    files = [f for ds in (dls.train.dataset, dls.valid.dataset) for f in ds.files]
-    for f in tqdm(files, desc='checking images', leave=False, disable=len(files) < 500 or not sys.stderr.isatty()):
-        try:
-            with Image.open(f) as im:
-                im.draft('RGB', (size, size))    # JPEG: decode at the smallest DCT scale that keeps `size` pixels (libjpeg)
-                im.load()                        # the whole stream: a file cut short fails here, not at the first validation
-        except Exception as e: raise ValueError(f"data: {f} is not a readable image ({type(e).__name__}: {e})") from None
-
 # %% ../nbs/15_cli.ipynb #56009567
 def _folder_dls(data, size, bs, seed, weights):
-    "`image_folder_dls` for the folder `data`, with errors naming `data`, and every image checked."
+    "`image_folder_dls` for the folder `data` (every image checked), with errors naming `data`."
     path = Path(data)
     if not path.exists(): raise ValueError(f"data: {path} does not exist")
     if not path.is_dir(): raise ValueError(f"data: {path} is not a folder of images")
@@ -48,7 +35,6 @@ def _folder_dls(data, size, bs, seed, weights):
     except ValueError as e:
         msg = str(e)
         raise ValueError('data:' + msg[len('path:'):] if msg.startswith('path:') else msg) from None
-    _check_folder_images(dls, size)
     return dls
 
 # %% ../nbs/15_cli.ipynb #01051f8b
@@ -285,6 +271,10 @@ def _normalize_argv(parser, argv: list[str]) -> list[str]:
 # %% ../nbs/15_cli.ipynb #eb5e0cfa
 _prog = 'finetune_nb_fit'
 
+def _warn_line(message, category, filename, lineno, file=None, line=None):
+    "Show a warning as one line on stderr, `finetune_nb_fit: warning: message` (warnings.showwarning's signature)."
+    print(f"{_prog}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
 def _fail(msg: str, status: int = 2):
     "Print `finetune_nb_fit: error: msg` on one line to stderr and exit with `status`."
     msg = ' '.join(str(msg).split())
@@ -328,14 +318,16 @@ def finetune_nb_fit(
     args = vars(p.parse_args(_normalize_argv(p, sys.argv[1:] if argv is None else list(argv))))
     args.pop('pdb', None); args.pop('xtra', None)
     debug = args.pop('debug')
-    try: run_fit(**args)
-    except KeyboardInterrupt: _fail("interrupted", 130)
-    except (ValueError, TypeError, OSError) as e:             # bad input: arguments, files, folders (OSError: unreadable, not a folder...)
-        if debug: raise
-        _fail(str(e).replace('pretrained=False', '--no_pretrained'))
-    except Exception as e:
-        if debug: raise
-        _fail(_training_failure(e), 1)
+    with warnings.catch_warnings():
+        if not debug: warnings.showwarning = _warn_line
+        try: run_fit(**args)
+        except KeyboardInterrupt: _fail("interrupted", 130)
+        except (ValueError, TypeError, OSError) as e:             # bad input: arguments, files, folders (OSError: unreadable, not a folder...)
+            if debug: raise
+            _fail(str(e).replace('pretrained=False', '--no_pretrained'))
+        except Exception as e:
+            if debug: raise
+            _fail(_training_failure(e), 1)
 
 # %% ../nbs/15_cli.ipynb #057683c3
 #| eval: false

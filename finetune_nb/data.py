@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_data.ipynb #95f20a42
 from __future__ import annotations
-import numbers, os
+import numbers, os, warnings
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -13,15 +13,16 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from PIL import Image
 from torchvision.models import WeightsEnum
+from tqdm.auto import tqdm
 from .learner import DataLoaders
-from .checks import check_int, check_real
-from .preprocess import train_tfms, valid_tfms, preprocess_info, _check_stats
+from .checks import check_bool, check_int, check_real
+from .preprocess import train_tfms, valid_tfms, preprocess_info, _check_stats, to_rgb
 from .presize import presize_settings, presized_datasets, default_num_workers
 
 # %% auto #0
-__all__ = ['image_extensions', 'image_folder_dls', 'get_image_files', 'load_image', 'ImageListDataset', 'stratified_split',
-           'digits_stats', 'TensorImageDataset', 'digits_source_dls', 'few_shot_split', 'digits_target_dls',
-           'denormalize', 'show_images']
+__all__ = ['image_extensions', 'image_folder_dls', 'get_image_files', 'load_image', 'ImageListDataset', 'check_images',
+           'stratified_split', 'digits_stats', 'TensorImageDataset', 'digits_source_dls', 'few_shot_split',
+           'digits_target_dls', 'denormalize', 'show_images']
 
 # %% ../nbs/12_data.ipynb #c2387972
 def image_folder_dls(path,                                     # folder with `<class>/` subfolders, or `train/` and `valid/` (or `val/`) ones
@@ -43,6 +44,7 @@ def image_folder_dls(path,                                     # folder with `<c
                      num_workers: int | None = None,           # processes reading images (0: the main process; None: default_num_workers)
                      presize: int | bool | None = None,        # JPEGs decoded to this short side (None: `2*size`; False: full size), see PresizedImageDataset
                      cache: bool | float | None = None,        # cache of decoded images (None: if they fit; False: none; True or GiB: up to a budget), see cache_budget
+                     check: bool = True,                       # decode every image once first (JPEGs at 1/8 scale: fast), refusing unreadable files by name, see check_images
                     ) -> DataLoaders:                          # with `vocab` (the class folders) and `info` (the preprocessing)
     "`DataLoaders` for the images in `path/<class>/*` (seeded `valid_pct` split) or `path/train/<class>/*` + `path/valid/<class>/*`."
     # check every argument before reading anything
@@ -51,6 +53,7 @@ def image_folder_dls(path,                                     # folder with `<c
     val_bs = bs * 2 if val_bs is None else check_int(val_bs, 'val_bs', 1)
     valid_pct, seed = check_real(valid_pct, 'valid_pct', 0., 1., lo_open=True, hi_open=True), check_int(seed, 'seed', 0)
     if num_workers is not None: num_workers = check_int(num_workers, 'num_workers', 0)
+    check = check_bool(check, 'check')
     presize, budget, whole = presize_settings(size, presize, cache)
     if not (isinstance(scale, Sequence) and len(scale) == 2 and all(isinstance(o, numbers.Real) for o in scale)
             and 0 < scale[0] <= scale[1] <= 1): raise ValueError(f"scale: expected (min, max) with 0 < min <= max <= 1, got {scale!r}")
@@ -59,6 +62,7 @@ def image_folder_dls(path,                                     # folder with `<c
     if not path.exists(): raise ValueError(f"path: {path} does not exist")
     if not path.is_dir(): raise ValueError(f"path: {path} is not a folder")
     vocab, (tr_files, tr_labels), (va_files, va_labels) = _folder_split(path, train, valid, valid_pct, seed)
+    if check: _refuse_unreadable(tr_files + va_files, num_workers, 'path')
     tr_tfm = train_tfms(size, info['mean'], info['std'], scale=scale, flip=flip, interpolation=info['interpolation'])
     tr, va = (tr_files, tr_labels, tr_tfm), (va_files, va_labels, valid_tfms(info))
     if presize: train_ds, valid_ds = presized_datasets(tr, va, presize, info, budget, whole)
@@ -81,28 +85,62 @@ def get_image_files(path, # the folder to search
 # %% ../nbs/12_data.ipynb #538c2169
 def load_image(path,                       # an image file
                presize: int | None = None, # a JPEG is decoded at the smallest DCT scale keeping both sides >= `presize` (None: full size)
-              ) -> Image.Image:            # in RGB mode
-    "Open the image at `path` as an RGB PIL image (a JPEG at reduced size with `presize`); a missing or unreadable file raises `ValueError` naming it."
+              ) -> Image.Image:            # in 8-bit RGB, as displayed (see to_rgb)
+    "Open the image at `path` as an RGB PIL image, as displayed (a JPEG at reduced size with `presize`); a missing or unreadable file raises `ValueError` naming it."
     try:
         with Image.open(path) as im:
             if presize: im.draft('RGB', (presize, presize))
-            return im.convert('RGB')
+            return to_rgb(im)
     except Exception as e: raise ValueError(f"could not read image {path}: {e}") from e
 
 # %% ../nbs/12_data.ipynb #6f4e39f7
 class ImageListDataset(Dataset):
-    "A dataset of image `files` with integer `labels`, read with `load_image` and transformed by `tfm`."
+    "A dataset of image `files` with integer `labels` (or none), read with `load_image` and transformed by `tfm`."
     def __init__(self,
                  files,                       # image file paths
-                 labels,                      # one integer label per file
+                 labels,                      # one integer label per file; None: unlabeled, items are the images alone
                  tfm: Callable | None = None, # applied to each PIL image (e.g. train_tfms()); None returns the image itself
                 ):
-        if len(files) != len(labels): raise ValueError(f"labels: expected {len(files)} labels, got {len(labels)}")
-        self.files, self.labels, self.tfm = [Path(f) for f in files], [int(l) for l in labels], tfm
+        if labels is not None and len(files) != len(labels): raise ValueError(f"labels: expected {len(files)} labels, got {len(labels)}")
+        self.files, self.tfm = [Path(f) for f in files], tfm
+        self.labels = None if labels is None else [int(l) for l in labels]
     def __len__(self): return len(self.files)
     def __getitem__(self, i):
         img = load_image(self.files[i])
-        return (self.tfm(img) if self.tfm is not None else img), self.labels[i]
+        img = self.tfm(img) if self.tfm is not None else img
+        return img if self.labels is None else (img, self.labels[i])
+
+# %% ../nbs/12_data.ipynb #f000caa5
+class _Decode(Dataset):
+    "Why each of `files` cannot be decoded ('' when it can), JPEGs at 1/8 scale."
+    def __init__(self, files): self.files = files
+    def __len__(self): return len(self.files)
+    def __getitem__(self, i):
+        try:
+            with Image.open(self.files[i]) as im:
+                im.draft('RGB', (1, 1))              # JPEG: the smallest DCT scale; the whole stream is still decoded
+                to_rgb(im)
+            return ''
+        except Exception as e: return f"{type(e).__name__}: {e}"
+
+def check_images(files,                          # image file paths
+                 num_workers: int | None = None, # processes decoding them (None: default_num_workers)
+                ) -> list[tuple[Path, str]]:     # `(file, why)` for each file that cannot be read, in order
+    "Decode every image of `files` once, fast (JPEGs at 1/8 scale), with a progress bar from 1000 files on: the files that cannot be read, and why."
+    files = [Path(f) for f in files]
+    nw = default_num_workers(len(files)) if num_workers is None else check_int(num_workers, 'num_workers', 0)
+    whys = DataLoader(_Decode(files), batch_size=None, num_workers=nw)
+    whys = tqdm(whys, total=len(files), desc='checking images', leave=False, disable=len(files) < 1000)
+    return [(f, why) for f, why in zip(files, whys) if why]
+
+def _refuse_unreadable(files, num_workers, arg, shown=20):
+    "A `ValueError` (argument `arg`) naming the first `shown` of `files` that cannot be read, if any."
+    bad = sorted(check_images(files, num_workers))
+    if not bad: return
+    more = f"; and {len(bad) - shown} more" if len(bad) > shown else ''
+    raise ValueError(f"{arg}: {len(bad)} of {len(files)} images cannot be read: "
+                     + '; '.join(f"{f} is not a readable image ({why})" for f, why in bad[:shown]) + more
+                     + ". Fix or remove them (check_images(files) lists them), or pass check=False to meet them when they are read")
 
 # %% ../nbs/12_data.ipynb #b86e9107
 def _by_class(labels):
@@ -127,12 +165,22 @@ def stratified_split(labels,                 # one label per item
     return sorted(train), sorted(valid)
 
 # %% ../nbs/12_data.ipynb #41307f19
+def _classes_hint(path, depth=3):
+    "Where the class folders may be, for a `path` that holds fewer than two: a clause for the error, or ''."
+    if not any(p.is_dir() for p in path.iterdir()) and any(p.suffix.lower() in image_extensions for p in path.iterdir()):
+        return f"; it holds images itself: pass the folder that holds one folder per class (if {path.name} is a class, its parent)"
+    for root, dirs, _ in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
+        if len(Path(root).relative_to(path).parts) >= depth: dirs[:] = []
+        elif Path(root) != path and len(dirs) >= 2: return f"; the classes seem to be the folders of {root}: pass that folder"
+    return ''
+
 def _classes(path, arg='path'):
     "Sorted class folders of `path`, each checked to hold images: a dict `name -> list of files`."
     classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith('.'))
     if len(classes) < 2:
         raise ValueError(f"{arg}: expected a folder with one subfolder of images per class (at least 2), "
-                         f"found {len(classes)} in {path}")
+                         f"found {len(classes)} in {path}{f' {classes}' if classes else ''}{_classes_hint(path)}")
     res = {c: get_image_files(path / c) for c in classes}
     empty = [c for c, fs in res.items() if not fs]
     if empty: raise ValueError(f"{arg}: class folder(s) {empty} in {path} hold no images ({', '.join(image_extensions)})")
@@ -141,6 +189,17 @@ def _classes(path, arg='path'):
 def _flatten(classes, vocab):
     "The files of a `classes` dict and their labels (indices into `vocab`)."
     return [f for c in vocab for f in classes[c]], [i for i, c in enumerate(vocab) for _ in classes[c]]
+
+def _warn_split(vocab, labels, va_idx, valid_pct):
+    "Warn when a class has no validation image, or when the validation share is far (off by half) from `valid_pct`."
+    alone = [vocab[l] for l, n in enumerate(torch.bincount(torch.tensor(labels), minlength=len(vocab)).tolist()) if n < 2]
+    if alone: warnings.warn(f"valid_pct: {len(alone)} class(es) have a single image, so none is in the validation set: "
+                            f"{alone[:10]}{' ...' if len(alone) > 10 else ''}", stacklevel=3)
+    share = len(va_idx) / len(labels)
+    if abs(share / valid_pct - 1) > 0.5:
+        warnings.warn(f"valid_pct: the split holds out {share:.0%} of the images ({len(va_idx)} of {len(labels)}), far from "
+                      f"valid_pct={valid_pct}: each class keeps at least one image on each side, and the classes are small "
+                      f"(fewest images: {min(torch.bincount(torch.tensor(labels)).tolist())}). Give a validation folder to choose", stacklevel=3)
 
 def _folder_split(path, train, valid, valid_pct, seed):
     "`(vocab, (train files, labels), (valid files, labels))` of the image folder `path` (see `image_folder_dls` for the layouts)."
@@ -162,6 +221,7 @@ def _folder_split(path, train, valid, valid_pct, seed):
             raise ValueError(f"valid: the classes of {valid_dir} {list(va_classes)} differ from those of {train_dir} {vocab}")
         return vocab, (files, labels), _flatten(va_classes, vocab)
     tr_idx, va_idx = stratified_split(labels, valid_pct, seed)
+    _warn_split(vocab, labels, va_idx, valid_pct)
     return vocab, ([files[i] for i in tr_idx], [labels[i] for i in tr_idx]), ([files[i] for i in va_idx], [labels[i] for i in va_idx])
 
 # %% ../nbs/12_data.ipynb #e810c090

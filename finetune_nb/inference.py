@@ -4,8 +4,8 @@
 
 # %% ../nbs/13_inference.ipynb #37c92845
 from __future__ import annotations
-import os
-from collections.abc import Callable
+import os, warnings
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 import torch
@@ -19,10 +19,11 @@ from .checkpoint import load_state, check_state_dict
 from .body_head import create_head, num_features
 from .vision import build_model, cut_model, splitter_for
 from .timm_models import is_timm_arch, create_timm_body
-from .data import load_image
-from .preprocess import valid_tfms
-from .presize import valid_presize
-from .checks import check_device
+import torchvision.transforms.v2.functional as TF
+from .data import load_image, get_image_files, image_extensions, ImageListDataset
+from .preprocess import valid_tfms, to_rgb
+from .presize import valid_presize, default_num_workers, PresizedImageDataset
+from .checks import check_device, check_int
 
 # %% auto #0
 __all__ = ['model_from_meta', 'load_learner']
@@ -47,6 +48,12 @@ def validate(self: Learner, dl: DataLoader | None = None) -> list[float]:
     return self.recorder.log_valid
 
 # %% ../nbs/13_inference.ipynb #5590287f
+def _with_target(b):
+    "A batch as `(*inputs, target)`: an unlabeled batch (a tensor, or a 1-tuple as `TensorDataset(x)` gives) gets the target None."
+    if isinstance(b, torch.Tensor): return b, None
+    if isinstance(b, (list, tuple)) and len(b) == 1: return b[0], None
+    return b
+
 def _default_act(loss_func):
     return partial(torch.softmax, dim=-1) if isinstance(loss_func, nn.CrossEntropyLoss) else (lambda x: x)
 
@@ -54,7 +61,7 @@ def _default_act(loss_func):
 def get_preds(self: Learner,
               dl: DataLoader | None = None, # the loader to predict; None: the validation loader
               act: Callable | None = None): # applied to the model's outputs; None: softmax for cross-entropy, else nothing
-    "Predictions (after `act`, default softmax for cross-entropy) and targets for all of `dl` (default: validation)."
+    "Predictions (after `act`, default softmax for cross-entropy) and targets for all of `dl` (default: validation); targets None for an unlabeled loader (see test_dl)."
     dl = self._check_dl(dl)
     if act is not None and not callable(act): raise TypeError(f"act: expected a callable applied to the predictions, got {type(act).__name__}")
     act = act or _default_act(self.loss_func)
@@ -63,24 +70,11 @@ def get_preds(self: Learner,
     try:
         with torch.no_grad():
             for b in dl:
-                *xb, yb = self._to_device(b)
+                *xb, yb = self._to_device(_with_target(b))
                 with self.autocast(): p = self.model(*xb)
-                preds.append(act(p.float()).cpu()); targs.append(yb.cpu())
+                preds.append(act(p.float()).cpu()); targs.append(None if yb is None else yb.cpu())
     finally: self.model.train(was_training)
-    return torch.cat(preds), torch.cat(targs)
-
-@patch
-def predict(self: Learner, item: torch.Tensor):
-    "Predict one input `item` (no batch dimension): `(class, index, probabilities)`."
-    if not isinstance(item, torch.Tensor): raise TypeError(f"item: expected a tensor without batch dimension, got {type(item).__name__}")
-    was_training = self.model.training
-    self.model.eval()
-    try:
-        with torch.no_grad(), self.autocast(): out = self.model(*self._to_device((item[None], None))[:-1])
-        probs = _default_act(self.loss_func)(out.float())[0].cpu()
-    finally: self.model.train(was_training)
-    idx = int(probs.argmax())
-    return (self.dls.vocab[idx] if self.dls.vocab else idx), idx, probs
+    return torch.cat(preds), (None if any(t is None for t in targs) else torch.cat(targs))
 
 # %% ../nbs/13_inference.ipynb #23a1ec97
 def model_from_meta(meta: dict, # the values of vision_meta: `arch` and `n_out`, optionally `weights`, `cut` and the head options
@@ -147,17 +141,89 @@ def valid_tfm(self: Learner):
     return valid_tfms(self.dls.info)
 
 # %% ../nbs/13_inference.ipynb #be15b420
+def _image_tensor(x: torch.Tensor, info, tfm, arg):
+    "A tensor given to a learner of images (preprocessing `info`): a uint8 image preprocessed by `tfm`, or a transformed float image, checked."
+    if x.ndim != 3: raise ValueError(f"{arg}: expected one image of shape (channels, height, width), got shape {tuple(x.shape)}")
+    if x.dtype == torch.uint8:                                  # an image as decoded (torchvision.io.decode_image): preprocess it
+        if x.shape[0] not in (1, 3, 4): raise ValueError(f"{arg}: expected a uint8 image with 1, 3 or 4 channels (grey, RGB, RGBA), got {x.shape[0]}")
+        return tfm(to_rgb(TF.to_pil_image(x.cpu())))
+    if not x.is_floating_point():
+        raise TypeError(f"{arg}: expected a uint8 image tensor or a transformed float tensor, got dtype {x.dtype}")
+    want = (len(info['mean']), info['size'], info['size'])
+    if tuple(x.shape) != want:
+        raise ValueError(f"{arg}: expected a transformed image of shape {want} (learn.valid_tfm's output), got {tuple(x.shape)}; "
+                         "pass the file, a PIL image or a uint8 tensor to have it preprocessed")
+    if x.numel() and 0 <= x.min() and x.max() <= 1:
+        warnings.warn(f"{arg}: every value is in [0, 1], as in an image not yet normalized; a float tensor is taken as learn.valid_tfm's "
+                      f"output (normalized by mean {info['mean']}, std {info['std']}): pass the file, a PIL image or a uint8 tensor to have it preprocessed", stacklevel=4)
+    return x.float()
+
+@patch
+def _input(self: Learner, item, arg='item') -> torch.Tensor:
+    "`item` as one input of the model: an image (file, PIL image, uint8 tensor) through `valid_tfm`; a float tensor checked against `dls.info`."
+    if isinstance(item, torch.Tensor):
+        return _image_tensor(item, self.dls.info, self.valid_tfm, arg) if self.dls.info else item   # no info: not a learner of images
+    if isinstance(item, (str, os.PathLike)):
+        tfm = self.valid_tfm                                    # refused now when there is no info
+        try: img = load_image(item, valid_presize(self.dls.info))   # JPEGs decoded as the validation loader does
+        except ValueError as e: raise ValueError(f"{arg}: {e}") from None
+        return tfm(img)
+    if isinstance(item, Image.Image): return self.valid_tfm(to_rgb(item))
+    raise TypeError(f"{arg}: expected an image file path, a PIL image or a tensor, got {type(item).__name__}")
+
+# %% ../nbs/13_inference.ipynb #279ba9c0
+@patch
+def _predict(self: Learner, x: torch.Tensor):
+    "`(class, index, probabilities)` for one input `x` of the model (no batch dimension)."
+    was_training = self.model.training
+    self.model.eval()
+    try:
+        with torch.no_grad(), self.autocast(): out = self.model(*self._to_device((x[None], None))[:-1])
+        probs = _default_act(self.loss_func)(out.float())[0].cpu()
+    finally: self.model.train(was_training)
+    idx = int(probs.argmax())
+    return (self.dls.vocab[idx] if self.dls.vocab else idx), idx, probs
+
+@patch
+def predict(self: Learner,
+            item): # an image file path, a PIL image, a uint8 image tensor, or one input as the model takes it (no batch dimension)
+    "Predict one `item`: `(class, index, probabilities)`. Images are preprocessed as the validation set was."
+    return self._predict(self._input(item, 'item'))
+
 @patch
 def predict_image(self: Learner,
-                  img, # an image file path, a PIL image, or one transformed `(C, H, W)` tensor
+                  img, # an image file path, a PIL image, a uint8 image tensor, or one transformed `(C, H, W)` tensor
                  ) -> tuple: # `(class name, index, probabilities)`, as Learner.predict
-    "Predict one image, given as a file path, a PIL image or a transformed `(C, H, W)` tensor: `(class name, index, probabilities)`."
-    if isinstance(img, torch.Tensor):
-        if img.ndim != 3: raise ValueError(f"img: expected one transformed image of shape (channels, height, width), got shape {tuple(img.shape)}")
-        return self.predict(img)
-    if isinstance(img, (str, os.PathLike)):
-        try: img = load_image(img, valid_presize(self.dls.info))   # JPEGs decoded as the validation loader does
-        except ValueError as e: raise ValueError(f"img: {e}") from None
-    elif isinstance(img, Image.Image): img = img.convert('RGB')
-    else: raise TypeError(f"img: expected an image file path, a PIL image or a (C, H, W) tensor, got {type(img).__name__}")
-    return self.predict(self.valid_tfm(img))
+    "`predict` under the name that says it takes images: `(class name, index, probabilities)`."
+    return self._predict(self._input(img, 'img'))
+
+# %% ../nbs/13_inference.ipynb #9b50985b
+@patch
+def test_dl(self: DataLoaders,
+            items,                          # image files and/or folders (searched recursively, see get_image_files), or one of them
+            bs: int | None = None,          # batch size (default: the validation loader's, else 64)
+            num_workers: int | None = None, # processes reading images (None: default_num_workers)
+           ) -> DataLoader:                 # unlabeled: its batches are the images alone, in the order of `dl.dataset.files`
+    "A loader of new, unlabeled images with the validation preprocessing of `info`, for `Learner.get_preds`."
+    if not self.info: raise ValueError("dls: the DataLoaders has no preprocessing info (size, resize, mean, std); build a DataLoader of transformed tensors yourself")
+    items = [items] if isinstance(items, (str, os.PathLike)) else items
+    if not isinstance(items, Sequence): raise TypeError(f"items: expected image file paths and/or folders, got {type(items).__name__}")
+    files = []
+    for it in items:
+        if not isinstance(it, (str, os.PathLike)): raise TypeError(f"items: expected image file paths and/or folders, got a {type(it).__name__}")
+        p = Path(it)
+        if not p.exists(): raise ValueError(f"items: {p} does not exist")
+        files += get_image_files(p) if p.is_dir() else [p]
+    if not files: raise ValueError(f"items: no image files ({', '.join(image_extensions)}) in {[str(i) for i in items]}")
+    bs = (getattr(self.valid, 'batch_size', None) or 64) if bs is None else check_int(bs, 'bs', 1)
+    num_workers = default_num_workers(len(files)) if num_workers is None else check_int(num_workers, 'num_workers', 0)
+    info, tfm, presize = self.info, valid_tfms(self.info), valid_presize(self.info)
+    if presize is None: ds = ImageListDataset(files, None, tfm)
+    else: ds = PresizedImageDataset(files, None, tfm, presize=presize, exact=True, interpolation=info.get('interpolation', 'bilinear'),
+                                    crop_mode=info.get('crop_mode', 'center'))
+    return DataLoader(ds, batch_size=bs, shuffle=False, num_workers=num_workers)
+
+@patch
+def test_dl(self: Learner, items, bs: int | None = None, num_workers: int | None = None) -> DataLoader:
+    "`self.dls.test_dl`: a loader of new, unlabeled images with the validation preprocessing, for `get_preds`."
+    return self.dls.test_dl(items, bs, num_workers)

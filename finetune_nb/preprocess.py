@@ -10,11 +10,13 @@ from torch import nn
 from torchvision.models import WeightsEnum
 from torchvision.transforms import v2
 import torchvision.transforms.v2.functional as TF
+import numpy as np
+from PIL import Image, ImageOps
 from .checks import check_int
 
 # %% auto #0
 __all__ = ['imagenet_stats', 'interpolations', 'crop_modes', 'norm_stats', 'resized_size', 'eval_resize', 'ResizeCrop',
-           'preprocess_info', 'train_tfms', 'valid_tfms']
+           'preprocess_info', 'train_tfms', 'valid_tfms', 'image_orientation', 'display_size', 'to_rgb']
 
 # %% ../nbs/11c_preprocess.ipynb #ff76760f
 imagenet_stats = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
@@ -178,3 +180,30 @@ def valid_tfms(info: Mapping, # `{'size', 'resize', 'mean', 'std', 'interpolatio
     crop_mode = _check_choice(info.get('crop_mode', 'center'), "info['crop_mode']", crop_modes)
     fill = [round(255 * m) for m in mean] if crop_mode == 'border' else 0
     return v2.Compose([ResizeCrop(size, resize, interp, crop_mode, fill)] + _to_tensor(mean, std))
+
+# %% ../nbs/11c_preprocess.ipynb #9e470d75
+def image_orientation(im: Image.Image, # an opened image
+                     ) -> int:         # its EXIF orientation, 1 (as stored) to 8
+    "The EXIF `Orientation` of `im`, 1 when it has none (or a value outside 1-8)."
+    try: o = int(im.getexif().get(0x0112, 1))
+    except Exception: return 1
+    return o if 1 <= o <= 8 else 1
+
+def display_size(im: Image.Image, # an opened image (its header is enough)
+                ) -> tuple[int, int]: # `(width, height)` as displayed
+    "The size of `im` as displayed: its stored size, swapped when its EXIF orientation turns it by 90° (5-8)."
+    w, h = im.size
+    return (h, w) if image_orientation(im) >= 5 else (w, h)
+
+def to_rgb(im: Image.Image, # an opened image, of any mode
+          ) -> Image.Image: # loaded, in 8-bit RGB, as displayed (`im` itself when it already is)
+    "`im` as it is meant to be seen, in 8-bit RGB: EXIF orientation applied, 16-bit and float pixels scaled by their mode's range, alpha dropped."
+    if image_orientation(im) != 1: im = ImageOps.exif_transpose(im)
+    else: im.load()
+    if im.mode == 'RGB': return im
+    if im.mode.startswith('I') or im.mode == 'F':
+        x = np.asarray(im, dtype=np.float64)
+        x = x.clip(0, 1) * 255 if im.mode == 'F' else x.clip(0, 65535) / 257
+        im = Image.fromarray(np.round(x).astype(np.uint8))   # 8-bit grey
+    elif im.mode == 'P' and 'transparency' in im.info: im = im.convert('RGBA')   # PIL's own advice for such palettes
+    return im.convert('RGB')

@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 import torchvision.transforms.v2.functional as TF
 from PIL import Image
 from .checks import check_bool, check_int, check_pos
-from .preprocess import eval_resize, resized_size, interpolations, crop_modes, _check_choice
+from .preprocess import eval_resize, resized_size, interpolations, crop_modes, _check_choice, to_rgb, display_size
 
 # %% auto #0
 __all__ = ['ImageCache', 'PresizedImageDataset', 'cache_budget', 'default_num_workers', 'valid_presize', 'presize_settings',
@@ -63,7 +63,8 @@ def _header_shape(f, presize, exact, crop_mode='center'):
     try:
         with Image.open(f) as im:
             im.draft('RGB', (presize, presize))
-            w, h = resized_size(*im.size, presize, crop_mode) if exact else _presized_size(*im.size, presize)
+            size = display_size(im)                # the EXIF orientation may turn it
+            w, h = resized_size(*size, presize, crop_mode) if exact else _presized_size(*size, presize)
             return h, w
     except Exception: return None
 
@@ -72,15 +73,16 @@ class PresizedImageDataset(Dataset):
     "Image `files` with `labels`, decoded at reduced size (JPEGs: DCT scaling) to at least `presize` pixels, optionally cached, transformed by `tfm`."
     def __init__(self,
                  files,                           # image file paths
-                 labels,                          # one integer label per file
+                 labels,                          # one integer label per file; None: unlabeled, items are the images alone
                  tfm: Callable | None = None,     # applied to each `(3, H, W)` uint8 tensor; None returns the tensor itself
                  presize: int = 448,              # short side the images are decoded and shrunk to (when larger)
                  exact: bool = False,             # resize every image by validation's resize step to `presize` (eval_resize)
                  interpolation: str = 'bilinear', # resampling of the resize steps, one of `interpolations`
                  crop_mode: str = 'center',       # with `exact`: validation's crop mode, one of `crop_modes`
                 ):
-        if len(files) != len(labels): raise ValueError(f"labels: expected {len(files)} labels, got {len(labels)}")
-        self.files, self.labels, self.tfm = [Path(f) for f in files], [int(l) for l in labels], tfm
+        if labels is not None and len(files) != len(labels): raise ValueError(f"labels: expected {len(files)} labels, got {len(labels)}")
+        self.files, self.tfm = [Path(f) for f in files], tfm
+        self.labels = None if labels is None else [int(l) for l in labels]
         self.presize, self.exact = check_int(presize, 'presize', 1), check_bool(exact, 'exact')
         self.interpolation = _check_choice(interpolation, 'interpolation', interpolations)
         self.crop_mode = _check_choice(crop_mode, 'crop_mode', crop_modes)
@@ -92,8 +94,7 @@ class PresizedImageDataset(Dataset):
         try:
             with Image.open(f) as im:
                 im.draft('RGB', (p, p))                    # JPEG: smallest DCT scale keeping both sides >= p; others: nothing
-                im.load()
-                img = im if im.mode == 'RGB' else im.convert('RGB')
+                img = to_rgb(im)                           # as displayed, in 8-bit RGB
         except Exception as e: raise ValueError(f"could not read image {f}: {e}") from e
         if self.exact: img = eval_resize(img, p, self.interpolation, self.crop_mode)  # validation: `valid_tfms`' resize, on the PIL image
         x = torch.from_numpy(np.array(img)).permute(2, 0, 1)
@@ -105,7 +106,8 @@ class PresizedImageDataset(Dataset):
         if x is None:
             x = self.read(i)
             if self.cache is not None: self.cache[i] = x
-        return (self.tfm(x) if self.tfm is not None else x.clone()), self.labels[i]
+        x = self.tfm(x) if self.tfm is not None else x.clone()
+        return x if self.labels is None else (x, self.labels[i])
     def cache_images(self,
                      budget: int,         # bytes the cache may take
                      whole: bool = False, # cache every readable image or none (nothing allocated when they do not fit)
