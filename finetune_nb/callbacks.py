@@ -4,14 +4,14 @@
 
 # %% ../nbs/03_callbacks.ipynb #5b3aa499
 from __future__ import annotations
-import sys, time
+import functools, re, sys, time
 import torch
 from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['CancelFitException', 'CancelEpochException', 'CancelTrainException', 'CancelValidException', 'CancelBatchException',
            'CancelBackwardException', 'CancelStepException', 'Callback', 'check_cbs', 'accuracy', 'error_rate',
-           'Recorder', 'smooth', 'subplots', 'in_notebook', 'group_status', 'ProgressCallback']
+           'AccumMetric', 'Recorder', 'smooth', 'subplots', 'in_notebook', 'group_status', 'ProgressCallback']
 
 # %% ../nbs/03_callbacks.ipynb #abb6d86c
 from tqdm.auto import tqdm
@@ -56,6 +56,45 @@ def error_rate(preds: torch.Tensor, targs: torch.Tensor) -> torch.Tensor:
     "1 - `accuracy`."
     return 1 - accuracy(preds, targs)
 
+# %% ../nbs/03_callbacks.ipynb #8db9e08a
+class AccumMetric:
+    "A metric of the whole validation set, computed once from sums that grow batch by batch (`totals`)."
+    totals = None    # the sums so far: a 1-d float64 tensor on the batches' device, None before the first batch
+    def reset(self):
+        "Forget the sums (the Recorder calls this before each validation)."
+        self.totals = None
+    def accumulate(self,
+                   preds: torch.Tensor, # the model's raw outputs for one batch, on any device
+                   targs: torch.Tensor): # the batch's targets
+        "Add one batch's sums to `totals`, on the batch's device."
+        t = self._sums(preds, targs)
+        self.totals = t if self.totals is None else self.totals + t
+    @property
+    def value(self) -> float:
+        "The metric of every batch accumulated since `reset` (nan before the first one)."
+        return float('nan') if self.totals is None else float(self.from_totals(self.totals))
+    def __call__(self, preds, targs) -> float:
+        "The metric of this one batch alone (what averaging over batches would use); `totals` is left as it is."
+        return float(self.from_totals(self._sums(preds, targs)))
+    def _sums(self, preds, targs):
+        t = self.batch_totals(preds.detach(), targs.detach()).detach().flatten()
+        return t.to(torch.float32 if t.device.type == 'mps' else torch.float64)   # (Apple's MPS has no float64)
+
+    def batch_totals(self, preds, targs) -> torch.Tensor:
+        "The sums of one batch, as a tensor (kept flattened): what a subclass adds up."
+        raise NotImplementedError
+    def from_totals(self, totals: torch.Tensor) -> float:
+        "The metric from the (flat) sums: what a subclass computes at the end."
+        raise NotImplementedError
+
+    @property
+    def name(self) -> str:
+        "The column name: a subclass's `name`, or one assigned; by default the class name in snake_case."
+        return self.__dict__.get('_name') or re.sub(r'([a-z0-9])([A-Z])', r'\1_\2', type(self).__name__).lower()
+    @name.setter
+    def name(self, v: str): self._name = v
+    def __repr__(self): return f"{type(self).__name__}()"
+
 # %% ../nbs/03_callbacks.ipynb #8bdfca39
 def _bs(y) -> int:
     "Batch size of the targets `y` (a tensor, or a tuple/list holding one)."
@@ -63,7 +102,11 @@ def _bs(y) -> int:
     if isinstance(y, (list, tuple)) and y: return _bs(y[0])
     return 1
 
-def _name(f): return getattr(f, '__name__', type(f).__name__)
+def _name(f) -> str:
+    "The column name of the metric `f`: its `name` (an AccumMetric's), that of the function a partial wraps, else its `__name__`."
+    if isinstance(getattr(f, 'name', None), str): return f.name
+    if isinstance(f, functools.partial): return _name(f.func)
+    return getattr(f, '__name__', type(f).__name__)
 
 # %% ../nbs/03_callbacks.ipynb #d9c24b5f
 class Recorder(Callback):
@@ -91,28 +134,34 @@ class Recorder(Callback):
         "Reset the training loss sum."
         self.train_total, self.train_count = 0., 0
     def before_validate(self):
-        "Reset the validation loss and metric sums."
+        "Reset the sums of the validation loss and plain metrics, and every AccumMetric's `totals`."
         self.valid_totals, self.valid_count = [0.] * (1 + len(self.learn.metrics)), 0
+        for m in self.learn.metrics:
+            if isinstance(m, AccumMetric): m.reset()
 
     def after_batch(self):
-        "Training: record every group's lr and momentum and the loss. Validation: add up loss and metrics."
+        "Training: record every group's lr and momentum and the loss. Validation: add up the loss and the metrics."
         learn, bs = self.learn, _bs(self.learn.yb)
         loss = learn.loss.detach()
         if learn.training:
             self.lrs.append(learn.get_hyper('lr')); self.moms.append(learn.get_hyper('mom'))
             self._losses.append(loss); self.train_total, self.train_count = self.train_total + loss * bs, self.train_count + bs
         else:
-            vals = [loss] + [torch.as_tensor(m(learn.pred, learn.yb)).detach() for m in learn.metrics]
-            self.valid_totals = [t + v * bs for t, v in zip(self.valid_totals, vals)]; self.valid_count += bs
+            self.valid_totals[0] = self.valid_totals[0] + loss * bs
+            for i, m in enumerate(learn.metrics, 1):
+                if isinstance(m, AccumMetric): m.accumulate(learn.pred, learn.yb)      # its own sums, of the whole set
+                else: self.valid_totals[i] = self.valid_totals[i] + torch.as_tensor(m(learn.pred, learn.yb)).detach() * bs
+            self.valid_count += bs
 
     # a stage cancelled in its `before_` event (by a callback of lower order) has no batches to summarize
     def after_train(self):
         "The epoch's mean training loss (None when no batch ran)."
         self.log_train = float(self.train_total) / self.train_count if self.train_count else None
     def after_validate(self):
-        "The epoch's mean validation loss and metrics (empty when no batch ran)."
-        n = self.valid_count
-        self.log_valid = [float(v) / n for v in self.valid_totals] if n else []
+        "The validation loss and metrics of the whole set (empty when no batch ran): means, and each AccumMetric's `value`."
+        n, sums = self.valid_count, self.valid_totals
+        self.log_valid = [float(sums[0]) / n] + [m.value if isinstance(m, AccumMetric) else float(s) / n
+                                                 for m, s in zip(self.learn.metrics, sums[1:])] if n else []
         self.valid_count = 0
     def after_epoch(self):
         "Note where the epoch ends and log its values: `[train_loss, valid_loss, *metrics]`."

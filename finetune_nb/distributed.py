@@ -9,7 +9,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
-from .callbacks import Callback
+from .callbacks import Callback, AccumMetric
 
 # %% auto #0
 __all__ = ['dist_env', 'shard_dls', 'DistributedCallback', 'barrier', 'setup_distributed']
@@ -58,9 +58,11 @@ class DistributedCallback(Callback):
         r = self.learn.recorder
         r.train_total, r.train_count = self._sum([r.train_total, r.train_count])
     def after_validate(self):
-        "Sum the validation loss and metrics over all processes: every rank logs the values of the whole set."
+        "Sum the validation loss and metrics over all processes, and every AccumMetric's `totals` in place: every rank logs the values of the whole set."
         r = self.learn.recorder
         *r.valid_totals, r.valid_count = self._sum(r.valid_totals + [r.valid_count])
+        for m in self.learn.metrics:
+            if isinstance(m, AccumMetric): self._sum_totals(m)
     def cleanup_fit(self):
         "Drop the DDP wrapper, however the fit ended."
         self._unwrap()
@@ -71,7 +73,15 @@ class DistributedCallback(Callback):
         t = torch.tensor([float(v) for v in vals], dtype=torch.float64, device=self.learn.device)
         dist.all_reduce(t)
         return t.tolist()
+    def _sum_totals(self, m):
+        "Add up `m.totals` over all processes, in place; a process whose shard gave it no batch (totals None) adds zeros."
+        n = torch.tensor([0 if m.totals is None else m.totals.numel()], device=self.learn.device)
+        dist.all_reduce(n, op=dist.ReduceOp.MAX)
+        if int(n) == 0: return                                  # no process saw a batch
+        if m.totals is None: m.totals = torch.zeros(int(n), dtype=torch.float64, device=self.learn.device)
+        dist.all_reduce(m.totals)
 
+# %% ../nbs/10_distributed.ipynb #7ca7fa86
 def barrier(learn):
     "Wait until every process gets here, when `learn` trains distributed (a no-op otherwise): files rank 0 writes are then there for all."
     if learn.distributed: dist.barrier()
