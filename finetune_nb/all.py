@@ -12,6 +12,7 @@ from .params import *
 from .lr import *
 from .schedule import *
 from .callbacks import *
+from .tasks import *
 from .learner import *
 from .fine_tune import *
 from .lr_find import *
@@ -26,12 +27,14 @@ from .timm_models import *
 from .lite0 import *
 from .preprocess import *
 from .data import *
+from .tables import *
 from .presize import *
 from .inference import *
 from .interpret import *
 from .demo import *
 from .photos import *
+from .grids import *
 from .cli import *
 from .checks import *
-__all__ = [n for m in 'params lr schedule callbacks learner fine_tune lr_find checkpoint frozen recipe compile distributed body_head vision timm_models lite0 preprocess data presize inference interpret demo photos cli checks'.split()
+__all__ = [n for m in 'params lr schedule callbacks tasks learner fine_tune lr_find checkpoint frozen recipe compile distributed body_head vision timm_models lite0 preprocess data tables presize inference interpret demo photos grids cli checks'.split()
            for n in importlib.import_module(f'finetune_nb.{m}').__all__]

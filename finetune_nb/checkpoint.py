@@ -100,9 +100,11 @@ def load(self: Learner,
 
 @patch
 def export(self: Learner, fname='export.pth') -> Path:
-    "Write weights, `vocab`, preprocessing `info` and builder `meta` to `path/fname`, without pickled code."
+    "Write weights, `vocab`, preprocessing `info` (and task) and builder `meta` (and a multi-label loss's `thresh`) to `path/fname`, without pickled code."
     file = self.path / _check_name(fname, 'fname')
-    state = {'model': self.model.state_dict(), 'vocab': self.dls.vocab, 'info': self.dls.info, 'meta': self.meta}
+    thresh = getattr(self.loss_func, 'thresh', None)                  # a multi-label loss's threshold, as it is now
+    meta = self.meta if thresh is None else {**self.meta, 'thresh': float(thresh)}
+    state = {'model': self.model.state_dict(), 'vocab': self.dls.vocab, 'info': self.dls.info, 'meta': meta}
     if self.is_main: atomic_write(file, lambda f: torch.save(state, f))
     barrier(self)
     return file

@@ -16,8 +16,10 @@ from .learner import set_seed
 from .callbacks import accuracy, in_notebook
 from .vision import resolve_arch, get_weights, weights_info, weights_name, vision_learner, splitter_for
 from .data import image_folder_dls, digits_target_dls
+from .tables import image_df_dls, read_csv_table, infer_task
+from .tasks import check_task, task_metrics, y_range_of
 from . import photos as _photos
-from .interpret import ClassificationInterpretation
+from .interpret import ClassificationInterpretation, plot_thresholds, threshold_sweep, plot_values
 from .distributed import dist_env, barrier
 from .recipe import recipe_cbs
 from .checks import check_bool, check_int, check_pos, check_real
@@ -38,18 +40,31 @@ def _folder_dls(data, size, bs, seed, weights):
     return dls
 
 # %% ../nbs/15_cli.ipynb #01051f8b
-def _save_plots(learn, interp, out: Path) -> list[str]:
-    "Write `loss.png`, `lr_schedule.png`, `confusion_matrix.png` and `top_losses.png` into `out` and close the figures."
+def _save_plots(learn, out: Path, plots: dict) -> list[str]:
+    "Write `loss.png`, `lr_schedule.png` and the figures `plots` makes (file name -> function returning a figure) into `out`, closing them."
     import matplotlib.pyplot as plt
     names = ['early body', 'late body', 'head'] if learn.n_groups == 3 else None
-    res = []
-    for fname, plot in (('loss.png', learn.recorder.plot_loss), ('lr_schedule.png', partial(learn.recorder.plot_sched, group_names=names)),
-                        ('confusion_matrix.png', interp.plot_confusion_matrix), ('top_losses.png', partial(interp.plot_top_losses, 9))):
+    plots = {'loss.png': learn.recorder.plot_loss, 'lr_schedule.png': partial(learn.recorder.plot_sched, group_names=names), **plots}
+    for fname, plot in plots.items():
         fig = plot()
         fig.savefig(out / fname, dpi=100, bbox_inches='tight')
         plt.close(fig)
-        res.append(fname)
-    return res
+    return list(plots)
+
+def _task_outputs(learn, dls, out: Path) -> tuple[dict, list[str]]:
+    "The task's validation results for results.json, and the plots written (rank 0 only); a multi-label model gets the best F1's threshold."
+    if learn.task == 'regression':
+        preds, targs = learn.get_preds(dl=dls.valid)
+        return {}, _save_plots(learn, out, {'predicted_vs_true.png': partial(plot_values, preds, targs, dls.info['targets'])})
+    interp = ClassificationInterpretation.from_learner(learn, dl=dls.valid)   # all of the validation set
+    if learn.task == 'multi_label':
+        sweep = threshold_sweep(interp.probs, interp.targs)
+        learn.loss_func.thresh = sweep['best']
+        plots = {'thresholds.png': partial(plot_thresholds, interp.probs, interp.targs), 'top_losses.png': partial(interp.plot_top_losses, 9)}
+        return {'threshold': {'chosen': sweep['best'], 'sweep': sweep}}, _save_plots(learn, out, plots)
+    plots = {'confusion_matrix.png': interp.plot_confusion_matrix, 'top_losses.png': partial(interp.plot_top_losses, 9)}
+    cm = {'confusion_matrix': {'classes': list(dls.vocab), 'matrix': interp.confusion_matrix().tolist()}}
+    return cm, _save_plots(learn, out, plots)
 
 # %% ../nbs/15_cli.ipynb #17ad0050
 def _check_out(out: Path, data) -> Path:
@@ -68,6 +83,34 @@ def _check_out(out: Path, data) -> Path:
 
 # %% ../nbs/15_cli.ipynb #a1e87715
 demos = ('photos', 'digits')
+
+def _check_recipe_args(mode, mixup, cutmix, ema, n_acc, label_smoothing, groups, layer_decay) -> tuple[dict, float, float]:
+    "The modern recipe's options and the parameter groups, checked: `(extras for recipe_cbs, label_smoothing, layer_decay)`."
+    extras = dict(mixup=mixup, cutmix=cutmix, ema=ema, n_acc=n_acc)
+    recipe_cbs(**extras)                         # checked, not used yet
+    if groups not in ('stages', 'blocks'): raise ValueError(f"groups: expected 'stages' or 'blocks', got {groups!r}")
+    if mode in demos and groups != 'stages': raise ValueError(f"groups: the {mode} demo has the 3 stage groups; 'blocks' is for a timm arch on a folder")
+    return extras, check_real(label_smoothing, 'label_smoothing', 0., 1.), check_real(layer_decay, 'layer_decay', 0., 1.)
+
+def _what(mode, data, csv, dls, s) -> str:
+    "What was trained on, for the results' title."
+    if mode == 'digits': return f"digits demo: digits 5-9, {s['k']} labeled images per class"
+    if mode == 'photos': return f"photos demo: {len(dls.vocab)} photos, {s['k']} training patches each, {s['arch']}"
+    return f"{data}: {len(dls.vocab)} classes" if mode == 'folder' else f"{csv}: {s['task']}, {dls.c} {'targets' if dls.vocab is None else 'classes'}"
+
+def _check_table_args(csv, data, demo, label_col, label_delim, valid_col, task) -> dict | None:
+    "`--csv`'s options, checked: None without `csv` (and none of them given), else a dict of them."
+    opts = dict(label_col=label_col, label_delim=label_delim, valid_col=valid_col, task=task)
+    if csv is None:
+        given = [n for n, v in opts.items() if v is not None]
+        if given: raise ValueError(f"{given[0]}: only with --csv (a table of file names and labels)")
+        return None
+    if not isinstance(csv, (str, os.PathLike)): raise TypeError(f"csv: expected a file path, got {type(csv).__name__}")
+    if demo != 'photos': raise ValueError(f"demo: --demo {demo} runs a built-in demo, without --csv; got both")
+    for n, v in opts.items():
+        if v is not None and not (isinstance(v, str) and v): raise TypeError(f"{n}: expected a non-empty str, got {v!r}")
+    if task is not None: check_task(task)
+    return opts
 
 def _check_fit_args(data, demo, arch, epochs, freeze_epochs, base_lr, bs, size, k, pretrained, out, seed, quiet):
     "Check `run_fit`'s arguments, before any work: `(epochs, freeze_epochs, base_lr, bs, size, k, out, seed)` with `out` a `Path`."
@@ -124,22 +167,38 @@ def _photos_data(arch, pretrained, size, k, bs, base_lr, seed):
     dls = _photos.photos_dls(size, bs, seed, weights=w, task={'n_train': k})
     return dls, w, dict(arch=_photos.lite0_arch, size=size, k=k, bs=bs, base_lr=base_lr, weights=w.source, weights_file=w.file)
 
-def _folder_data(data, arch, pretrained, size, k, bs, base_lr, seed, groups):
-    "A folder's `(dls, weights, settings)`, the defaults filled in, every image checked."
-    if k is not None: raise ValueError("k: only for the demos; on a folder every training image is used")
+def _arch_settings(arch, pretrained, size, k, bs, base_lr, groups):
+    "On the user's data (a folder or a table): `(arch, weights, settings)`, the defaults filled in."
+    if k is not None: raise ValueError("k: only for the demos; on your data every training image is used")
     arch = 'resnet18' if arch is None else arch
     splitter_for(resolve_arch(arch)[0], groups)   # 'blocks' needs a timm arch
     weights = get_weights(arch, pretrained)
-    bs, base_lr = bs or 64, base_lr or 2e-3
-    size = size or weights_info(weights)['size']
-    dls = _folder_dls(data, size, bs, seed, weights)
-    return dls, weights, dict(arch=arch if isinstance(arch, str) else resolve_arch(arch)[0], size=size, k=None, bs=bs,
-                              base_lr=base_lr, weights=weights_name(weights))
+    return arch, weights, dict(arch=arch if isinstance(arch, str) else resolve_arch(arch)[0], size=size or weights_info(weights)['size'],
+                               k=None, bs=bs or 64, base_lr=base_lr or 2e-3, weights=weights_name(weights))
+
+def _folder_data(data, arch, pretrained, size, k, bs, base_lr, seed, groups):
+    "A folder's `(dls, weights, settings)`, the defaults filled in, every image checked."
+    arch, weights, s = _arch_settings(arch, pretrained, size, k, bs, base_lr, groups)
+    return _folder_dls(data, s['size'], s['bs'], seed, weights), weights, s
+
+def _table_data(csv, data, table, arch, pretrained, size, k, bs, base_lr, seed, groups):
+    "A CSV table's `(dls, weights, settings)`: images relative to `data` (default: the CSV's folder), the task inferred unless given."
+    file = Path(csv)
+    if not file.is_file(): raise ValueError(f"csv: {file} is not a file")
+    try: cols = read_csv_table(file)
+    except (ValueError, UnicodeDecodeError) as e: raise ValueError(f"csv: {str(e).removeprefix('csv_fname: ')}") from None
+    label_col = [int(c) if c.isdigit() else c for c in table['label_col'].split(',')] if table['label_col'] else 1
+    task = table['task'] or infer_task(cols, label_col, table['label_delim'])
+    arch, weights, s = _arch_settings(arch, pretrained, size, k, bs, base_lr, groups)
+    try: dls = image_df_dls(cols, data or file.parent, label_col=label_col, label_delim=table['label_delim'], valid_col=table['valid_col'],
+                            task=task, seed=seed, size=s['size'], bs=s['bs'], weights=weights, rows_of=lambda r: f"row {r} (line {r + 2} of {file.name})")
+    except ValueError as e: raise ValueError('data:' + str(e)[len('path:'):] if str(e).startswith('path:') else str(e)) from None
+    return dls, weights, {**s, 'task': task}
 
 # %% ../nbs/15_cli.ipynb #9c471f19
-def _summary(o: dict) -> dict:
-    "The JSON-able results of one trained model."
-    return {'accuracy': float(o['accuracy']), 'valid_loss': float(o['valid_loss']), 'time_s': round(o['time_s'], 1)}
+def _summary(o: dict, keys=('accuracy', 'valid_loss')) -> dict:
+    "The JSON-able results of one trained model: the values `keys` of `o`, and its time."
+    return {**{k: float(o[k]) for k in keys}, 'time_s': round(o['time_s'], 1)}
 
 # %% ../nbs/15_cli.ipynb #2b182a13
 def _fit_demo(dls, epochs, base_lr, freeze_epochs, seed, verbose, label_smoothing=0., extras=None, layer_decay=None):
@@ -162,26 +221,29 @@ def _fit_folder(dls, arch, pretrained, epochs, base_lr, freeze_epochs, seed, ver
                 groups='stages', layer_decay=None):
     "A `vision_learner` fine-tuned on `dls`: `(learner, {'fine_tune': results})`."
     set_seed(seed)
-    try: learn = vision_learner(dls, arch, pretrained=pretrained, metrics=accuracy, label_smoothing=label_smoothing, groups=groups)
+    task = dls.info.get('task', 'single_label')
+    kw = {'y_range': y_range_of(dls.train.dataset.labels)} if task == 'regression' else {}
+    try: learn = vision_learner(dls, arch, pretrained=pretrained, metrics=task_metrics(task), label_smoothing=label_smoothing, groups=groups, **kw)
     except RuntimeError as e:
         if str(e).startswith('weights:'): raise ValueError(f"{e}; or train from random weights with --no_pretrained") from None
         raise
     t = _demo.fine_tune_with(learn, epochs, base_lr, freeze_epochs, extras, verbose, layer_decay)
-    valid_loss, acc = learn.recorder.values[-1][1:3]
-    return learn, {'fine_tune': _summary({'accuracy': acc, 'valid_loss': valid_loss, 'time_s': t})}
+    names = learn.recorder.metric_names[1:]                      # valid_loss, then the task's metrics
+    return learn, {'fine_tune': _summary({**dict(zip(names, learn.recorder.values[-1][1:])), 'time_s': t}, names)}
 
 
 # %% ../nbs/15_cli.ipynb #bfc2c146
 def _write_outputs(learn, dls, results: dict, config: dict, times: dict, out: Path, main: bool, what: str, t_start: float) -> dict:
-    "Write `model.pth`, and on rank 0 the plots and `results.json` (with the confusion matrix), into `out`, and print the results table: the summary."
+    "Write `model.pth`, and on rank 0 the plots and `results.json` (with the task's results: the confusion matrix, the threshold), into `out`, and print the results table: the summary."
     learn.path = out
-    learn.export('model.pth')                    # creates `out`; rank 0 writes, the others wait for it
-    interp = ClassificationInterpretation.from_learner(learn, dl=dls.valid) if main else None   # all of the validation set
-    files = ['model.pth', 'results.json'] + (_save_plots(learn, interp, out) if main else [])
+    out.mkdir(parents=True, exist_ok=True)
+    extra, plots = _task_outputs(learn, dls, out) if main else ({}, [])   # before the export: it may set the threshold
+    learn.export('model.pth')                    # rank 0 writes, the others wait for it
+    files = ['model.pth', 'results.json'] + plots
     times['total'] = round(time.perf_counter() - t_start, 1)
-    cm = {'confusion_matrix': {'classes': list(dls.vocab), 'matrix': interp.confusion_matrix().tolist()}} if main else {}
-    summary = {**results, **cm, 'config': config,
-               'data': {'classes': list(dls.vocab), 'n_train': len(dls.train.dataset), 'n_valid': len(dls.valid.dataset)},
+    labels = {'classes': list(dls.vocab)} if dls.vocab is not None else {'targets': list(dls.info['targets'])}
+    summary = {**results, **extra, 'config': config,
+               'data': {'task': learn.task, **labels, 'n_train': len(dls.train.dataset), 'n_valid': len(dls.valid.dataset)},
                'time_s': times,
                'versions': {'finetune_nb': finetune_nb.__version__, 'torch': torch.__version__, 'torchvision': torchvision.__version__}}
     if main:
@@ -211,41 +273,42 @@ def run_fit(data: str = None,            # folder of images: <class>/ subfolders
             n_acc: int = 1,              # gradient accumulation: batches per optimizer step (1: off)
             groups: str = 'stages',      # parameter groups: 'stages' (3), or 'blocks' (one per block; a timm arch on a folder)
             layer_decay: float = 0.,     # phase 2: group g of n peaks at base_lr/2 * layer_decay**(n-1-g) instead of the lr_mult=100 slice (0.75 is common for ViTs; 0: off)
+            csv: str = None,             # a CSV file of image file names and labels, instead of class folders (file names relative to --data, else to its folder)
+            label_col: str = None,       # --csv: the label column, by name or position (default: the second; regression: several, comma-separated)
+            label_delim: str = None,     # --csv: the separator of several labels in a cell (a multi-label task)
+            valid_col: str = None,       # --csv: a column of True/False marking the validation rows (default: a seeded 20% split)
+            task: str = None,            # --csv: 'single_label', 'multi_label' or 'regression' (default: inferred from the labels)
            ) -> dict: # what results.json holds: each model's results, the confusion matrix (rank 0), the configuration, the data sizes, the times, the versions
-    "Fine-tune a vision model on a folder of images (default: the offline photos demo) and write model, results and plots to `out`."
+    "Fine-tune a vision model on a folder of images or a CSV table (default: the offline photos demo) and write model, results and plots to `out`."
     t_start = time.perf_counter()
     # 1. every argument, before any work
-    epochs, freeze_epochs, base_lr, bs, size, k, out, seed = _check_fit_args(data, demo, arch, epochs, freeze_epochs, base_lr, bs, size, k,
-                                                                             pretrained, out, seed, quiet)
-    mode = 'folder' if data is not None else demo
-    extras = dict(mixup=mixup, cutmix=cutmix, ema=ema, n_acc=n_acc)
-    recipe_cbs(**extras); label_smoothing = check_real(label_smoothing, 'label_smoothing', 0., 1.)   # checked, not used yet
-    layer_decay = check_real(layer_decay, 'layer_decay', 0., 1.)
+    table = _check_table_args(csv, data, demo, label_col, label_delim, valid_col, task)
+    epochs, freeze_epochs, base_lr, bs, size, k, out, seed = _check_fit_args(data if table is None else data or Path(csv).parent, demo, arch,
+                                                                             epochs, freeze_epochs, base_lr, bs, size, k, pretrained, out, seed, quiet)
+    mode = 'table' if table else 'folder' if data is not None else demo
+    extras, label_smoothing, layer_decay = _check_recipe_args(mode, mixup, cutmix, ema, n_acc, label_smoothing, groups, layer_decay)
     decay = layer_decay or None                  # 0: off, fine_tune's lr_mult slice
-    if groups not in ('stages', 'blocks'): raise ValueError(f"groups: expected 'stages' or 'blocks', got {groups!r}")
-    if mode != 'folder' and groups != 'stages': raise ValueError(f"groups: the {mode} demo has the 3 stage groups; 'blocks' is for a timm arch on a folder")
     env = dist_env()                             # (rank, local_rank, world_size) under torchrun, else None
     main, world_size = env is None or env[0] == 0, 1 if env is None else env[2]
     verbose = not quiet and main                 # only rank 0 prints
 
     # 2. the data, the weights the model starts from, and the settings that depend on them
-    if mode == 'folder': dls, weights, s = _folder_data(data, arch, pretrained, size, k, bs, base_lr, seed, groups)
+    if mode == 'table': dls, weights, s = _table_data(csv, data, table, arch, pretrained, size, k, bs, base_lr, seed, groups)
+    elif mode == 'folder': dls, weights, s = _folder_data(data, arch, pretrained, size, k, bs, base_lr, seed, groups)
     else: dls, weights, s = (_photos_data if mode == 'photos' else _digits_data)(arch, pretrained, size, k, bs, base_lr, seed)
-    config = dict(data=str(data) if mode == 'folder' else f'{mode} demo', **{n: s[n] for n in ('arch', 'size', 'k', 'bs', 'base_lr')},
+    config = dict(data=str(data) if mode in ('folder', 'table') else f'{mode} demo', **{n: s[n] for n in ('arch', 'size', 'k', 'bs', 'base_lr')},
                   epochs=epochs, freeze_epochs=freeze_epochs, pretrained=pretrained, weights=s['weights'], out=str(out), seed=seed,
-                  world_size=world_size, label_smoothing=label_smoothing, **extras, groups=groups, layer_decay=layer_decay)
-    config.update({n: s[n] for n in ('weights_file', 'recipe') if n in s})
+                  world_size=world_size, label_smoothing=label_smoothing, **extras, groups=groups, layer_decay=layer_decay,
+                  **{n: s[n] for n in ('weights_file', 'recipe') if n in s}, **({**table, 'task': s['task']} if table else {}))
 
     # 3. training
     args = (dls, epochs, s['base_lr'], freeze_epochs, seed, verbose, label_smoothing, extras, decay)
-    if mode == 'folder': (learn, results), times = _fit_folder(dls, s['arch'] if arch is None else arch, pretrained, *args[1:-1], groups=groups, layer_decay=decay), {}
+    if mode in ('folder', 'table'): (learn, results), times = _fit_folder(dls, s['arch'] if arch is None else arch, pretrained, *args[1:-1], groups=groups, layer_decay=decay), {}
     else: learn, results, times = (_fit_photos if mode == 'photos' else _fit_demo)(*args)
     for name, o in results.items(): times[name] = o['time_s']
 
     # 4. outputs: under torchrun, rank 0 writes and prints them; every rank returns the summary (rank 0's with the confusion matrix)
-    what = {'folder': f"{data}: {len(dls.vocab)} classes", 'digits': f"digits demo: digits 5-9, {s['k']} labeled images per class",
-            'photos': f"photos demo: {len(dls.vocab)} photos, {s['k']} training patches each, {s['arch']}"}[mode]
-    summary = _write_outputs(learn, dls, results, config, times, out, main, what, t_start)
+    summary = _write_outputs(learn, dls, results, config, times, out, main, _what(mode, data, csv, dls, s), t_start)
     barrier(learn)                               # under torchrun: no rank returns before the files are written
     return summary
 

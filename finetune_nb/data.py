@@ -13,16 +13,15 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from PIL import Image
 from torchvision.models import WeightsEnum
-from tqdm.auto import tqdm
 from .learner import DataLoaders
 from .checks import check_bool, check_int, check_real
 from .preprocess import train_tfms, valid_tfms, preprocess_info, _check_stats, to_rgb
-from .presize import presize_settings, presized_datasets, default_num_workers
+from .presize import presize_settings, presized_datasets, default_num_workers, check_labels, check_images
 
 # %% auto #0
-__all__ = ['image_extensions', 'image_folder_dls', 'get_image_files', 'load_image', 'ImageListDataset', 'check_images',
-           'stratified_split', 'digits_stats', 'TensorImageDataset', 'digits_source_dls', 'few_shot_split',
-           'digits_target_dls', 'denormalize', 'show_images']
+__all__ = ['image_extensions', 'image_folder_dls', 'get_image_files', 'load_image', 'ImageListDataset', 'stratified_split',
+           'warn_split', 'image_settings', 'image_dls', 'digits_images', 'digits_stats', 'TensorImageDataset',
+           'digits_source_dls', 'few_shot_split', 'digits_target_dls', 'denormalize', 'label_text', 'show_images']
 
 # %% ../nbs/12_data.ipynb #c2387972
 def image_folder_dls(path,                                     # folder with `<class>/` subfolders, or `train/` and `valid/` (or `val/`) ones
@@ -49,25 +48,14 @@ def image_folder_dls(path,                                     # folder with `<c
     "`DataLoaders` for the images in `path/<class>/*` (seeded `valid_pct` split) or `path/train/<class>/*` + `path/valid/<class>/*`."
     # check every argument before reading anything
     if not isinstance(path, (str, os.PathLike)): raise TypeError(f"path: expected a folder path, got {type(path).__name__}")
-    size, bs = check_int(size, 'size', 1), check_int(bs, 'bs', 1)
-    val_bs = bs * 2 if val_bs is None else check_int(val_bs, 'val_bs', 1)
+    st = image_settings(check_int(size, 'size', 1), bs, val_bs, num_workers, presize, cache, scale, flip, check,
+                        mean, std, weights, resize, interpolation, crop_mode)
     valid_pct, seed = check_real(valid_pct, 'valid_pct', 0., 1., lo_open=True, hi_open=True), check_int(seed, 'seed', 0)
-    if num_workers is not None: num_workers = check_int(num_workers, 'num_workers', 0)
-    check = check_bool(check, 'check')
-    presize, budget, whole = presize_settings(size, presize, cache)
-    if not (isinstance(scale, Sequence) and len(scale) == 2 and all(isinstance(o, numbers.Real) for o in scale)
-            and 0 < scale[0] <= scale[1] <= 1): raise ValueError(f"scale: expected (min, max) with 0 < min <= max <= 1, got {scale!r}")
-    info = preprocess_info(size, resize, mean, std, weights, interpolation, crop_mode)
     path = Path(path)
     if not path.exists(): raise ValueError(f"path: {path} does not exist")
     if not path.is_dir(): raise ValueError(f"path: {path} is not a folder")
-    vocab, (tr_files, tr_labels), (va_files, va_labels) = _folder_split(path, train, valid, valid_pct, seed)
-    if check: _refuse_unreadable(tr_files + va_files, num_workers, 'path')
-    tr_tfm = train_tfms(size, info['mean'], info['std'], scale=scale, flip=flip, interpolation=info['interpolation'])
-    tr, va = (tr_files, tr_labels, tr_tfm), (va_files, va_labels, valid_tfms(info))
-    if presize: train_ds, valid_ds = presized_datasets(tr, va, presize, info, budget, whole)
-    else: train_ds, valid_ds, info['presize'] = ImageListDataset(*tr), ImageListDataset(*va), False
-    return DataLoaders(*_loaders(train_ds, valid_ds, bs, val_bs, num_workers), vocab=vocab, info=info)
+    vocab, tr, va = _folder_split(path, train, valid, valid_pct, seed)
+    return image_dls(tr, va, st, vocab)
 
 # %% ../nbs/12_data.ipynb #54eb860b
 image_extensions = ('.bmp', '.gif', '.jpeg', '.jpg', '.png', '.tif', '.tiff', '.webp')
@@ -98,41 +86,17 @@ class ImageListDataset(Dataset):
     "A dataset of image `files` with integer `labels` (or none), read with `load_image` and transformed by `tfm`."
     def __init__(self,
                  files,                       # image file paths
-                 labels,                      # one integer label per file; None: unlabeled, items are the images alone
+                 labels,                      # one integer label per file, or a float tensor with a row per file; None: unlabeled (see check_labels)
                  tfm: Callable | None = None, # applied to each PIL image (e.g. train_tfms()); None returns the image itself
                 ):
-        if labels is not None and len(files) != len(labels): raise ValueError(f"labels: expected {len(files)} labels, got {len(labels)}")
-        self.files, self.tfm = [Path(f) for f in files], tfm
-        self.labels = None if labels is None else [int(l) for l in labels]
+        self.files, self.tfm, self.labels = [Path(f) for f in files], tfm, check_labels(labels, len(files))
     def __len__(self): return len(self.files)
     def __getitem__(self, i):
         img = load_image(self.files[i])
         img = self.tfm(img) if self.tfm is not None else img
         return img if self.labels is None else (img, self.labels[i])
 
-# %% ../nbs/12_data.ipynb #f000caa5
-class _Decode(Dataset):
-    "Why each of `files` cannot be decoded ('' when it can), JPEGs at 1/8 scale."
-    def __init__(self, files): self.files = files
-    def __len__(self): return len(self.files)
-    def __getitem__(self, i):
-        try:
-            with Image.open(self.files[i]) as im:
-                im.draft('RGB', (1, 1))              # JPEG: the smallest DCT scale; the whole stream is still decoded
-                to_rgb(im)
-            return ''
-        except Exception as e: return f"{type(e).__name__}: {e}"
-
-def check_images(files,                          # image file paths
-                 num_workers: int | None = None, # processes decoding them (None: default_num_workers)
-                ) -> list[tuple[Path, str]]:     # `(file, why)` for each file that cannot be read, in order
-    "Decode every image of `files` once, fast (JPEGs at 1/8 scale), with a progress bar from 1000 files on: the files that cannot be read, and why."
-    files = [Path(f) for f in files]
-    nw = default_num_workers(len(files)) if num_workers is None else check_int(num_workers, 'num_workers', 0)
-    whys = DataLoader(_Decode(files), batch_size=None, num_workers=nw)
-    whys = tqdm(whys, total=len(files), desc='checking images', leave=False, disable=len(files) < 1000)
-    return [(f, why) for f, why in zip(files, whys) if why]
-
+# %% ../nbs/12_data.ipynb #421d1669
 def _refuse_unreadable(files, num_workers, arg, shown=20):
     "A `ValueError` (argument `arg`) naming the first `shown` of `files` that cannot be read, if any."
     bad = sorted(check_images(files, num_workers))
@@ -175,6 +139,7 @@ def _classes_hint(path, depth=3):
         elif Path(root) != path and len(dirs) >= 2: return f"; the classes seem to be the folders of {root}: pass that folder"
     return ''
 
+# %% ../nbs/12_data.ipynb #d21b8fd4
 def _classes(path, arg='path'):
     "Sorted class folders of `path`, each checked to hold images: a dict `name -> list of files`."
     classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith('.'))
@@ -190,7 +155,11 @@ def _flatten(classes, vocab):
     "The files of a `classes` dict and their labels (indices into `vocab`)."
     return [f for c in vocab for f in classes[c]], [i for i, c in enumerate(vocab) for _ in classes[c]]
 
-def _warn_split(vocab, labels, va_idx, valid_pct):
+def warn_split(vocab: list,  # the class names
+               labels,       # the class index of every item
+               va_idx,       # the indices held out for validation
+               valid_pct: float, # the share asked for
+              ):
     "Warn when a class has no validation image, or when the validation share is far (off by half) from `valid_pct`."
     alone = [vocab[l] for l, n in enumerate(torch.bincount(torch.tensor(labels), minlength=len(vocab)).tolist()) if n < 2]
     if alone: warnings.warn(f"valid_pct: {len(alone)} class(es) have a single image, so none is in the validation set: "
@@ -221,7 +190,7 @@ def _folder_split(path, train, valid, valid_pct, seed):
             raise ValueError(f"valid: the classes of {valid_dir} {list(va_classes)} differ from those of {train_dir} {vocab}")
         return vocab, (files, labels), _flatten(va_classes, vocab)
     tr_idx, va_idx = stratified_split(labels, valid_pct, seed)
-    _warn_split(vocab, labels, va_idx, valid_pct)
+    warn_split(vocab, labels, va_idx, valid_pct)
     return vocab, ([files[i] for i in tr_idx], [labels[i] for i in tr_idx]), ([files[i] for i in va_idx], [labels[i] for i in va_idx])
 
 # %% ../nbs/12_data.ipynb #e810c090
@@ -233,6 +202,40 @@ def _loaders(train_ds, valid_ds, bs, val_bs, num_workers, drop_last=None):
     valid = DataLoader(valid_ds, batch_size=val_bs, shuffle=False, num_workers=num_workers, pin_memory=pin)
     return train, valid
 
+# %% ../nbs/12_data.ipynb #62864b70
+def image_settings(size: int | None = 224, bs: int = 64, val_bs: int | None = None, num_workers: int | None = None,
+                   presize: int | bool | None = None, cache: bool | float | None = None, scale=(0.35, 1.0), flip: bool = True,
+                   check: bool = True, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                   weights: str | WeightsEnum | None = None, resize: int | None = None, interpolation: str | None = None,
+                   crop_mode: str | None = None,
+                  ) -> dict: # the settings image_dls takes, the preprocessing info among them
+    "The image loaders' shared arguments (see image_folder_dls for each), checked before anything is read; `size=None`: the weights' size, else 224."
+    bs = check_int(bs, 'bs', 1)
+    st = {'bs': bs, 'val_bs': bs * 2 if val_bs is None else check_int(val_bs, 'val_bs', 1), 'flip': check_bool(flip, 'flip'),
+          'num_workers': None if num_workers is None else check_int(num_workers, 'num_workers', 0), 'check': check_bool(check, 'check')}
+    if not (isinstance(scale, Sequence) and len(scale) == 2 and all(isinstance(o, numbers.Real) for o in scale)
+            and 0 < scale[0] <= scale[1] <= 1): raise ValueError(f"scale: expected (min, max) with 0 < min <= max <= 1, got {scale!r}")
+    st['scale'] = tuple(scale)
+    st['info'] = preprocess_info(size, resize, mean, std, weights, interpolation, crop_mode)
+    st['presize'], st['budget'], st['whole'] = presize_settings(st['info']['size'], presize, cache)
+    return st
+
+# %% ../nbs/12_data.ipynb #074af296
+def image_dls(tr, va,               # `(files, labels)` of the training and the validation set
+              st: dict,             # the settings, from image_settings
+              vocab: list[str] | None = None, # the class names
+              arg: str = 'path',    # the argument named when images cannot be read
+              info: dict | None = None, # more plain values for `dls.info` (the task, ...)
+             ) -> DataLoaders:
+    "`DataLoaders` over the two sets with the settings `st`: every image checked first (unless `check=False`), then transforms, datasets, loaders."
+    if st['check']: _refuse_unreadable(list(tr[0]) + list(va[0]), st['num_workers'], arg)
+    info, presize = {**st['info'], **(info or {})}, st['presize']
+    tr_tfm = train_tfms(info['size'], info['mean'], info['std'], scale=st['scale'], flip=st['flip'], interpolation=info['interpolation'])
+    tr, va = (*tr, tr_tfm), (*va, valid_tfms(info))
+    if presize: train_ds, valid_ds = presized_datasets(tr, va, presize, info, st['budget'], st['whole'])
+    else: train_ds, valid_ds, info['presize'] = ImageListDataset(*tr), ImageListDataset(*va), False
+    return DataLoaders(*_loaders(train_ds, valid_ds, st['bs'], st['val_bs'], st['num_workers']), vocab=vocab, info=info)
+
 # %% ../nbs/12_data.ipynb #8085412e
 @lru_cache(maxsize=4)
 def _digits(size):
@@ -242,6 +245,12 @@ def _digits(size):
     x = torch.tensor(d.images, dtype=torch.float32).div_(16.).unsqueeze(1)
     if size != 8: x = F.interpolate(x, size=(size, size), mode='bilinear', align_corners=False)
     return x.clamp_(0, 1), torch.tensor(d.target, dtype=torch.long)
+
+def digits_images(size: int = 8, # side of the images (8: scikit-learn's own; larger: bilinear upsampling)
+                 ) -> tuple[torch.Tensor, torch.Tensor]: # `(x, y)`: x (1797, 1, size, size) in [0, 1], y the digits
+    "All of scikit-learn's 1,797 digits as a float tensor in [0, 1] (a copy) and their labels 0-9."
+    x, y = _digits(check_int(size, 'size', 1))
+    return x.clone(), y.clone()
 
 def digits_stats(size: int = 32, # side of the upsampled images
                 ) -> tuple[list[float], list[float]]: # `(mean, std)`, the same gray value for the 3 channels
@@ -357,8 +366,17 @@ def denormalize(x: torch.Tensor, # normalized images (C, H, W) or (N, C, H, W)
     return (x * std + mean).clamp(0, 1)
 
 # %% ../nbs/12_data.ipynb #c534dc2b
+def label_text(y,                                   # one target: a class index, a multi-hot row, or a row of values
+               vocab: Sequence[str] | None = None, # the class names
+              ) -> str:
+    "A target as text: its class name; the names of a multi-hot row (joined by ';', '(none)' for none); values to 2 decimals."
+    if isinstance(y, torch.Tensor) and y.is_floating_point():
+        if vocab is not None: return ';'.join(vocab[i] for i in y.nonzero().flatten().tolist()) or '(none)'
+        return ', '.join(f"{v:.2f}" for v in y.flatten().tolist())
+    return vocab[int(y)] if vocab is not None else str(int(y))
+
 def show_images(x: torch.Tensor,                    # images (N, 3, H, W)
-                y: Sequence[int] | None = None,     # their labels (integers), shown as titles
+                y: Sequence | None = None,          # their targets, shown as titles (see label_text)
                 vocab: Sequence[str] | None = None, # class names: the title of label `i` is `vocab[i]`
                 info: Mapping | None = None,        # preprocessing with the `mean` and `std` to undo (None: `x` is shown as is)
                 ncols: int = 8,                     # images per row
@@ -376,8 +394,6 @@ def show_images(x: torch.Tensor,                    # images (N, 3, H, W)
         ax.axis('off')
         if i >= n: continue
         ax.imshow(x[i].permute(1, 2, 0).clamp(0, 1).numpy())
-        if y is not None:
-            label = int(y[i])
-            ax.set_title(vocab[label] if vocab is not None else str(label), fontsize=9)
+        if y is not None: ax.set_title(label_text(y[i], vocab), fontsize=9)
     fig.tight_layout()
     return axs

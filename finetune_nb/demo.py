@@ -280,9 +280,11 @@ def run_demo(epochs: int = 5,              # epochs of fine_tune's unfrozen phas
 
 # %% ../nbs/14_demo.ipynb #e3bbda64
 def format_results(
-    res: dict # run_demo's results, or any dict name -> {'accuracy', 'valid_loss', 'time_s'}
+    res: dict # run_demo's results, or any dict name -> {metric or loss name: value, ..., 'time_s': seconds}
 ) -> str: # one header line, then one line per model
-    "A small text table of `run_demo`'s results (or any dict name -> {'accuracy', 'valid_loss', 'time_s'})."
-    lines = [f"{'model':<12}{'accuracy':>10}{'valid_loss':>12}{'time':>8}"]
-    for name, o in res.items(): lines.append(f"{name:<12}{o['accuracy']:>10.4f}{o['valid_loss']:>12.4f}{o['time_s']:>7.1f}s")
+    "A small text table of `run_demo`'s results (or any dict name -> {'accuracy', 'valid_loss', ..., 'time_s'}): one column per value."
+    keys = [k for k in next(iter(res.values())) if k not in ('learn', 'time_s')]
+    w = [max(10, len(k) + 2) for k in keys]
+    lines = [f"{'model':<12}" + ''.join(f"{k:>{n}}" for k, n in zip(keys, w)) + f"{'time':>8}"]
+    for name, o in res.items(): lines.append(f"{name:<12}" + ''.join(f"{o[k]:>{n}.4f}" for k, n in zip(keys, w)) + f"{o['time_s']:>7.1f}s")
     return '\n'.join(lines)

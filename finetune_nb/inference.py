@@ -24,6 +24,7 @@ from .data import load_image, get_image_files, image_extensions, ImageListDatase
 from .preprocess import valid_tfms, to_rgb
 from .presize import valid_presize, default_num_workers, PresizedImageDataset
 from .checks import check_device, check_int
+from .tasks import activation, task_of_loss, loss_for_task, check_task, SigmoidRange
 
 # %% auto #0
 __all__ = ['model_from_meta', 'load_learner']
@@ -54,17 +55,19 @@ def _with_target(b):
     if isinstance(b, (list, tuple)) and len(b) == 1: return b[0], None
     return b
 
-def _default_act(loss_func):
-    return partial(torch.softmax, dim=-1) if isinstance(loss_func, nn.CrossEntropyLoss) else (lambda x: x)
+@patch(as_prop=True)
+def task(self: Learner) -> str:
+    "'single_label', 'multi_label' or 'regression': the data's (`dls.info['task']`), else the loss's (task_of_loss)."
+    return self.dls.info.get('task') or task_of_loss(self.loss_func)
 
 @patch
 def get_preds(self: Learner,
               dl: DataLoader | None = None, # the loader to predict; None: the validation loader
-              act: Callable | None = None): # applied to the model's outputs; None: softmax for cross-entropy, else nothing
-    "Predictions (after `act`, default softmax for cross-entropy) and targets for all of `dl` (default: validation); targets None for an unlabeled loader (see test_dl)."
+              act: Callable | None = None): # applied to the model's outputs; None: the loss's activation (softmax over the classes, sigmoid, nothing)
+    "Predictions (after `act`, default the loss's activation) and targets for all of `dl` (default: validation); targets None for an unlabeled loader (see test_dl)."
     dl = self._check_dl(dl)
     if act is not None and not callable(act): raise TypeError(f"act: expected a callable applied to the predictions, got {type(act).__name__}")
-    act = act or _default_act(self.loss_func)
+    act = act or activation(self.loss_func)
     was_training, preds, targs = self.model.training, [], []
     self.model.eval()
     try:
@@ -89,6 +92,7 @@ def model_from_meta(meta: dict, # the values of vision_meta: `arch` and `n_out`,
     if is_timm_arch(meta['arch']): body = create_timm_body(meta['arch'], w is not None, w, cut, load=False)
     else: body = cut_model(build_model(meta['arch'], w is not None, w, load=False), cut, meta['arch'])
     head = create_head(num_features(body), meta['n_out'], meta.get('lin_ftrs'), meta.get('ps', 0.5), meta.get('concat_pool', True))
+    if meta.get('y_range') is not None: head.append(SigmoidRange(*meta['y_range']))
     return nn.Sequential(body, head)
 
 # %% ../nbs/13_inference.ipynb #b118bbd8
@@ -103,6 +107,7 @@ def load_learner(fname,              # file written by Learner.export (of a visi
     if not isinstance(fname, (str, os.PathLike)): raise TypeError(f"fname: expected a file path, got {type(fname).__name__}")
     device = check_device(device)
     file = Path(fname)
+    if not file.is_file() and file.suffix == '.pkl' and file.with_suffix('.pth').is_file(): file = file.with_suffix('.pth')   # fastbook's 'export.pkl'
     if not file.is_file(): raise FileNotFoundError(f"fname: no exported learner at {file}")
     state = load_state(file, 'fname')
     if not isinstance(state, dict): raise _bad_file(file, f"holds a {type(state).__name__}, not the dict that Learner.export writes")
@@ -115,7 +120,7 @@ def load_learner(fname,              # file written by Learner.export (of a visi
         raise _bad_file(file, f"has vocab {vocab!r}; expected a list of class names")
     if not isinstance(info, dict): raise _bad_file(file, f"has info {info!r}; expected a dict")
     if info:
-        try: valid_tfms(info)
+        try: valid_tfms(info); loss = loss_for_task(check_task(info.get('task') or 'single_label', "info['task']"), **({'thresh': meta['thresh']} if 'thresh' in meta else {}))
         except (TypeError, ValueError) as e: raise _bad_file(file, f"has an unusable preprocessing info ({e})") from None
     if not isinstance(sd, dict): raise _bad_file(file, f"holds no state dict under 'model' (got a {type(sd).__name__})")
     try:
@@ -127,7 +132,7 @@ def load_learner(fname,              # file written by Learner.export (of a visi
     model.load_state_dict(sd)
     cut = meta.get('cut')
     splitter = splitter_for(meta['arch'], meta.get('groups', 'stages')) if cut is None else auto_splitter(3)
-    learn = Learner(DataLoaders([], vocab=vocab, info=info), model, splitter=splitter, device=device)
+    learn = Learner(DataLoaders([], vocab=vocab, info=info), model, loss_func=loss if info else None, splitter=splitter, device=device)
     learn.model.eval()
     learn.arch, learn.weights_name, learn.n_out = meta['arch'], meta.get('weights'), meta['n_out']
     learn.meta.update(meta)
@@ -179,15 +184,25 @@ def _predict(self: Learner, x: torch.Tensor):
     self.model.eval()
     try:
         with torch.no_grad(), self.autocast(): out = self.model(*self._to_device((x[None], None))[:-1])
-        probs = _default_act(self.loss_func)(out.float())[0].cpu()
+        probs = activation(self.loss_func)(out.float())[0].cpu()
     finally: self.model.train(was_training)
+    return self._decode(probs)
+
+@patch
+def _decode(self: Learner, probs: torch.Tensor):
+    "`(decoded, index or multi-hot or values, probabilities)` of one item's activated outputs, by task (see predict)."
+    vocab, task = self.dls.vocab, self.task
+    if task == 'regression': return probs, probs, probs
+    if task == 'multi_label':
+        hot = probs > getattr(self.loss_func, 'thresh', 0.5)
+        return [vocab[i] if vocab else i for i in hot.nonzero().flatten().tolist()], hot, probs
     idx = int(probs.argmax())
-    return (self.dls.vocab[idx] if self.dls.vocab else idx), idx, probs
+    return (vocab[idx] if vocab else idx), idx, probs
 
 @patch
 def predict(self: Learner,
             item): # an image file path, a PIL image, a uint8 image tensor, or one input as the model takes it (no batch dimension)
-    "Predict one `item`: `(class, index, probabilities)`. Images are preprocessed as the validation set was."
+    "Predict one `item`: `(class, index, probabilities)`, `(classes, multi-hot, probabilities)` or `(values, values, values)` by task. Images are preprocessed as the validation set was."
     return self._predict(self._input(item, 'item'))
 
 @patch

@@ -5,6 +5,7 @@
 # %% ../nbs/13a_interpret.ipynb #4cdde197
 from __future__ import annotations
 import math
+from collections.abc import Sequence
 from functools import partial
 from itertools import chain
 from operator import itemgetter
@@ -17,12 +18,12 @@ from fastcore.basics import patch
 from .lr import lr_range
 from .callbacks import group_status
 from .learner import DataLoaders, Learner
-from .data import show_images
+from .data import show_images, label_text
 from .checks import check_bool, check_int, check_real
 from . import inference   # defines Learner.get_preds, which every function here calls
 
 # %% auto #0
-__all__ = ['ClassificationInterpretation']
+__all__ = ['ClassificationInterpretation', 'threshold_sweep', 'plot_thresholds', 'plot_values']
 
 # %% ../nbs/13a_interpret.ipynb #ec4a802d
 def _items(dl, idxs, strict: bool = True):
@@ -167,16 +168,18 @@ def show_results(self: Learner,
                  ncols: int | None = None,     # images per row (default: as square a grid as possible)
                  figsize: tuple | None = None, # default: 2 inches per image
                 ):                             # the matplotlib figure
-    "Show the first `n` validation images titled 'actual/predicted', in red where the prediction is wrong; returns the figure."
+    "Show the first `n` validation images titled 'actual/predicted' (class names, several for multi-label, values for regression), in red where wrong; returns the figure."
     n = check_int(n, 'n', 1)
     if self.dls.valid is None: raise ValueError("dls: there is no validation loader to show results on")
     x, y = _items(self.dls.valid, range(n), strict=False)
-    preds = self.get_preds(dl=[(x, y)])[0].argmax(1)
+    decoded = [self._decode(p)[1] for p in self.get_preds(dl=[(x, y)])[0]]   # class index, multi-hot or values, by task
     ncols, nrows = _grid(len(x), ncols)
     axs = show_images(x, None, None, _image_info(self.dls.info), ncols=ncols, figsize=figsize or (2 * ncols, 2.1 * nrows))
-    name = lambda i: self.dls.vocab[i] if self.dls.vocab else str(i)
-    for ax, a, p in zip(axs.flat, y.tolist(), preds.tolist()):
-        ax.set_title(f"{name(a)}/{name(p)}", color='green' if a == p else 'red', fontsize=10)
+    for ax, a, p in zip(axs.flat, y, decoded):
+        p = p.float() if isinstance(p, torch.Tensor) and p.dtype == torch.bool else p
+        right = None if self.task == 'regression' else bool(torch.equal(torch.as_tensor(p, dtype=a.dtype), a))
+        ax.set_title(f"{label_text(a, self.dls.vocab)}/{label_text(p, self.dls.vocab)}", fontsize=10,
+                     color='black' if right is None else 'green' if right else 'red')
     return axs.flat[0].figure
 
 # %% ../nbs/13a_interpret.ipynb #8dce92ef
@@ -187,9 +190,11 @@ class ClassificationInterpretation:
                  dl,                   # the loader it predicted (in a fixed order)
                  probs: torch.Tensor,  # the probabilities, `(n_items, n_classes)`
                  targs: torch.Tensor,  # the actual classes, `(n_items,)`
-                 losses: torch.Tensor):# the per-item cross-entropy, `(n_items,)`
+                 losses: torch.Tensor, # the per-item loss, `(n_items,)`
+                 thresh: float = 0.5): # multi-label (`targs` of shape `(n_items, n_classes)`): the probability that makes a prediction
         self.learn, self.dl, self.probs, self.targs, self.losses = learn, dl, probs, targs, losses
-        self.preds = probs.argmax(1)
+        self.multi = targs.ndim == 2                     # multi-label: multi-hot targets, a yes/no prediction per class
+        self.preds = probs > thresh if self.multi else probs.argmax(1)
         self.vocab = list(learn.dls.vocab) if learn.dls.vocab else [str(i) for i in range(probs.shape[1])]
 
     @classmethod
@@ -200,12 +205,17 @@ class ClassificationInterpretation:
         "Predict `dl` (default: the validation loader) with `learn.get_preds` and keep probabilities, targets and per-item losses."
         if not isinstance(learn, Learner): raise TypeError(f"learn: expected a Learner, got {type(learn).__name__}")
         dl = learn.dls.valid if dl is None else dl
+        if learn.task == 'regression': raise ValueError("learn: a regression learner has no classes to interpret; use get_preds and plot predicted against actual values")
         logits, targs = learn.get_preds(dl=dl, act=lambda o: o)
-        if logits.ndim != 2 or targs.ndim != 1: raise ValueError(f"learn: expected a classifier: outputs (n_items, n_classes) and integer targets, got {tuple(logits.shape)} and {tuple(targs.shape)}")
-        return cls(learn, dl, logits.softmax(1), targs, F.cross_entropy(logits, targs, reduction='none'))
+        if logits.ndim != 2 or targs.shape not in (logits.shape[:1], logits.shape):
+            raise ValueError(f"learn: expected a classifier: outputs (n_items, n_classes) and class or multi-hot targets, got {tuple(logits.shape)} and {tuple(targs.shape)}")
+        if targs.ndim == 1: return cls(learn, dl, logits.softmax(1), targs, F.cross_entropy(logits, targs, reduction='none'))
+        losses = F.binary_cross_entropy_with_logits(logits, targs.float(), reduction='none').mean(1)
+        return cls(learn, dl, logits.sigmoid(), targs, losses, getattr(learn.loss_func, 'thresh', 0.5))
 
     def confusion_matrix(self) -> torch.Tensor:
-        "Counts `(n_classes, n_classes)`, int64: rows are the actual classes, columns the predicted ones."
+        "Counts `(n_classes, n_classes)`, int64: rows are the actual classes, columns the predicted ones (single-label)."
+        if self.multi: raise ValueError("a multi-label classifier has no single confusion matrix: see print_classification_report for each class")
         c = self.probs.shape[1]
         return torch.bincount(self.targs * c + self.preds, minlength=c * c).view(c, c)
 
@@ -224,6 +234,21 @@ class ClassificationInterpretation:
         "The `k` largest (or smallest) per-item losses and the positions of their items: `(losses, indices)`, sorted."
         k = len(self.losses) if k is None else min(check_int(k, 'k', 1), len(self.losses))
         return tuple(self.losses.topk(k, largest=check_bool(largest, 'largest')))
+
+# %% ../nbs/13a_interpret.ipynb #3d3671d4
+@patch
+def print_classification_report(self: ClassificationInterpretation) -> str: # the text, also printed
+    "Print and return precision, recall, F1 and support (actual items) of every class, and their means, as scikit-learn's report."
+    c = self.probs.shape[1]
+    t, p = (self.targs.bool(), self.preds) if self.multi else (F.one_hot(self.targs, c).bool(), F.one_hot(self.preds, c).bool())
+    tp, fp, fn = [m.sum(0).double() for m in (t & p, ~t & p, t & ~p)]
+    div = lambda a, b: torch.where(b > 0, a / b.clamp(min=1), torch.zeros_like(a))
+    prec, rec, f1, sup = div(tp, tp + fp), div(tp, tp + fn), div(2 * tp, 2 * tp + fp + fn), t.sum(0)
+    rows = [[v, f"{a:.3f}", f"{b:.3f}", f"{f:.3f}", int(s)] for v, a, b, f, s in zip(self.vocab, prec, rec, f1, sup)]
+    rows.append(['macro avg', f"{prec.mean():.3f}", f"{rec.mean():.3f}", f"{f1.mean():.3f}", int(sup.sum())])
+    text = '\n'.join(_table(rows, ['class', 'precision', 'recall', 'f1-score', 'support']))
+    print(text)
+    return text
 
 # %% ../nbs/13a_interpret.ipynb #19e12ae6
 @patch
@@ -262,10 +287,55 @@ def plot_top_losses(self: ClassificationInterpretation,
     ncols, nrows = _grid(len(x), ncols)
     axs = show_images(x, None, None, _image_info(self.learn.dls.info), ncols=ncols, figsize=figsize or (2.2 * ncols, 2.5 * nrows))
     for ax, i, loss in zip(axs.flat, idxs.tolist(), losses.tolist()):
+        if self.multi:                          # the classes present / those predicted, and the mean loss over the classes
+            a, p = self.targs[i], self.preds[i].to(self.targs.dtype)
+            ax.set_title(f"{label_text(a, self.vocab)}/{label_text(p, self.vocab)}\n{loss:.2f}", fontsize=9, color='green' if torch.equal(a, p) else 'red')
+            continue
         a, p = int(self.targs[i]), int(self.preds[i])
         ax.set_title(f"{self.vocab[a]}/{self.vocab[p]}\n{loss:.2f} / {self.probs[i, p]:.2f}", fontsize=9,
                      color='green' if a == p else 'red')
     return axs.flat[0].figure
+
+# %% ../nbs/13a_interpret.ipynb #0a9829dc
+def threshold_sweep(probs: torch.Tensor,    # probabilities (n_items, n_classes), e.g. from get_preds
+                    targs: torch.Tensor,    # multi-hot targets (n_items, n_classes)
+                    threshs: Sequence[float] | None = None, # the thresholds (default: 0.05 to 0.95 by 0.05)
+                   ) -> dict:               # lists thresh, accuracy_multi and f1_score (macro), and the best threshold by F1
+    "The multi-label accuracy and macro F1 of `probs` against `targs` at each threshold, and the threshold with the best F1."
+    threshs = [round(0.05 * i, 2) for i in range(1, 20)] if threshs is None else [float(t) for t in threshs]
+    t, res = targs.bool(), {'thresh': threshs, 'accuracy_multi': [], 'f1_score': []}
+    for th in threshs:
+        p = probs > th
+        tp, fp, fn = [m.sum(0).double() for m in (t & p, ~t & p, t & ~p)]
+        res['accuracy_multi'].append(float((p == t).float().mean()))
+        res['f1_score'].append(float(torch.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn).clamp(min=1), 0.).mean()))
+    res['best'] = threshs[max(range(len(threshs)), key=lambda i: res['f1_score'][i])]
+    return res
+
+def plot_thresholds(probs: torch.Tensor, targs: torch.Tensor, threshs: Sequence[float] | None = None, figsize=(5, 3)):  # as threshold_sweep's
+    "Draw `accuracy_multi` and macro F1 against the threshold, with the best F1 marked; returns the figure."
+    import matplotlib.pyplot as plt
+    r = threshold_sweep(probs, targs, threshs)
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.plot(r['thresh'], r['accuracy_multi'], label='accuracy_multi'); ax.plot(r['thresh'], r['f1_score'], label='F1 (macro)')
+    ax.axvline(r['best'], color='gray', ls=':', label=f"best F1 at {r['best']:.2f}")
+    ax.set_xlabel('threshold'); ax.legend(fontsize=8); fig.tight_layout()
+    return fig
+
+def plot_values(preds: torch.Tensor, # predicted values (n_items, n_targets), e.g. from get_preds
+                targs: torch.Tensor, # the true values, same shape
+                names: list[str] | None = None, # the targets' names, for the legend
+                figsize=(4, 4)):
+    "Regression: the predicted values against the true ones, a colour per target, and the diagonal where they agree; returns the figure."
+    import matplotlib.pyplot as plt
+    preds, targs = preds.reshape(len(preds), -1), targs.reshape(len(targs), -1)
+    fig, ax = plt.subplots(figsize=figsize)
+    for j in range(targs.shape[1]): ax.scatter(targs[:, j], preds[:, j], s=6, alpha=0.5, label=None if names is None else names[j])
+    lo, hi = float(min(targs.min(), preds.min())), float(max(targs.max(), preds.max()))
+    ax.plot([lo, hi], [lo, hi], color='gray', ls=':'); ax.set_xlabel('true'); ax.set_ylabel('predicted')
+    if names is not None and len(names) > 1: ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/13a_interpret.ipynb #1e143202
 def _tta_view(x: torch.Tensor, i: int, flip: bool = True, zoom: float = 0.875) -> torch.Tensor:

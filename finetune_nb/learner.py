@@ -20,6 +20,7 @@ from .callbacks import (Callback, Recorder, ProgressCallback, check_cbs, CancelF
 from .distributed import setup_distributed
 from .compile import check_compile, compiled, reset_compiled
 from .checks import check_bool, check_device, check_int, check_real
+from .tasks import loss_for_task
 
 # %% auto #0
 __all__ = ['DataLoaders', 'adamw', 'to_device', 'get_rng_state', 'set_rng_state', 'set_seed', 'Learner', 'eval_frozen']
@@ -42,8 +43,9 @@ class DataLoaders:
 
     @property
     def c(self) -> int | None:
-        "Number of classes, when `vocab` is known."
-        return None if self.vocab is None else len(self.vocab)
+        "Number of outputs a model needs: the classes of `vocab`, or the regression targets of `info['targets']`; None when neither is known."
+        if self.vocab is not None: return len(self.vocab)
+        return len(self.info['targets']) if self.info.get('targets') else None
 
     def __repr__(self):
         n = lambda dl: 'None' if dl is None else f"{len(dl)} batches"
@@ -108,12 +110,12 @@ class Learner:
     def __init__(self,
                  dls: DataLoaders,          # the training and validation loaders
                  model: nn.Module,          # the model to train: for transfer learning, `nn.Sequential(body, head)`
-                 loss_func: Callable | None = None, # `loss_func(preds, targets) -> loss`; None: `nn.CrossEntropyLoss()`
+                 loss_func: Callable | None = None, # `loss_func(preds, targets) -> loss`; None: the task's (loss_for_task of `dls.info['task']`, cross-entropy without one)
                  opt_func: Callable = adamw, # `opt_func(param_groups, lr=...) -> torch.optim.Optimizer`
                  lr=1e-3,                   # lr spec used when `fit`/`fit_one_cycle` get none: a number, a slice or one per group
                  splitter: Callable | None = None, # `model -> list of parameter lists`, earliest layers first; None: one group
                  cbs: Callback | list | None = None, # extra callbacks, attached for every fit
-                 metrics: Callable | list | None = None, # `metric(preds, targets)` functions averaged over the validation set
+                 metrics: Callable | list | None = None, # `metric(preds, targets)` functions (averaged over the validation batches), or AccumMetrics (computed over the whole set)
                  path='.',                  # folder of `export` files and of `model_dir`
                  model_dir='models',        # subfolder of `path` where `save`/`load` keep checkpoints
                  wd: float | None = None,   # weight decay; None: the optimizer's own (0.01 for adamw)
@@ -130,7 +132,7 @@ class Learner:
         groups = check_groups(model, splitter(model))
         lr_range(lr, len(groups), name='lr')                   # validates the lr spec for this many groups
         store_attr('dls,model,opt_func,lr,splitter,metrics,wd,moms,train_bn,device,mixed_precision,channels_last,compile')
-        self.loss_func = loss_func if loss_func is not None else nn.CrossEntropyLoss()
+        self.loss_func = loss_func if loss_func is not None else loss_for_task(getattr(dls, 'info', {}).get('task') or 'single_label')
         self.path, self.model_dir = Path(path), Path(model_dir)
         self.groups, self.opt, self.frozen_idx, self.meta, self.compiled_model, self.compiled_for = groups, None, 0, {}, None, None
         self.cbs, self.training, self.epoch, self.train_iter, self.distributed = [], False, 0, 0, False

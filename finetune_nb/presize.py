@@ -9,15 +9,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, DataLoader
+from tqdm.auto import tqdm
 import torchvision.transforms.v2.functional as TF
 from PIL import Image
 from .checks import check_bool, check_int, check_pos
 from .preprocess import eval_resize, resized_size, interpolations, crop_modes, _check_choice, to_rgb, display_size
 
 # %% auto #0
-__all__ = ['ImageCache', 'PresizedImageDataset', 'cache_budget', 'default_num_workers', 'valid_presize', 'presize_settings',
-           'presized_datasets']
+__all__ = ['ImageCache', 'check_labels', 'PresizedImageDataset', 'cache_budget', 'default_num_workers', 'valid_presize',
+           'check_images', 'presize_settings', 'presized_datasets']
 
 # %% ../nbs/12a_presize.ipynb #fa175ce5
 def _presized_size(w, h, presize):
@@ -57,6 +58,16 @@ class ImageCache:
         "How many images are in the cache now."
         return int(self.filled.sum())
 
+# %% ../nbs/12a_presize.ipynb #be07991d
+def check_labels(labels,  # None, one class index per file, or a float tensor with one row per file (multi-hot targets or values)
+                 n: int,  # the number of files
+                ):        # None, a list of ints, or the float tensor
+    "The labels of an image dataset of `n` files, checked: None (unlabeled), class indices as ints, or a float tensor (multi-label, regression)."
+    if labels is None: return None
+    if len(labels) != n: raise ValueError(f"labels: expected {n} labels, got {len(labels)}")
+    if isinstance(labels, torch.Tensor) and labels.is_floating_point(): return labels
+    return [int(l) for l in labels]
+
 # %% ../nbs/12a_presize.ipynb #31b6f759
 def _header_shape(f, presize, exact, crop_mode='center'):
     "`(height, width)` of image file `f` after `PresizedImageDataset`'s decode and presize step, read from its header; None if unreadable."
@@ -73,16 +84,14 @@ class PresizedImageDataset(Dataset):
     "Image `files` with `labels`, decoded at reduced size (JPEGs: DCT scaling) to at least `presize` pixels, optionally cached, transformed by `tfm`."
     def __init__(self,
                  files,                           # image file paths
-                 labels,                          # one integer label per file; None: unlabeled, items are the images alone
+                 labels,                          # one integer label per file, or a float tensor with a row per file; None: unlabeled (see check_labels)
                  tfm: Callable | None = None,     # applied to each `(3, H, W)` uint8 tensor; None returns the tensor itself
                  presize: int = 448,              # short side the images are decoded and shrunk to (when larger)
                  exact: bool = False,             # resize every image by validation's resize step to `presize` (eval_resize)
                  interpolation: str = 'bilinear', # resampling of the resize steps, one of `interpolations`
                  crop_mode: str = 'center',       # with `exact`: validation's crop mode, one of `crop_modes`
                 ):
-        if labels is not None and len(files) != len(labels): raise ValueError(f"labels: expected {len(files)} labels, got {len(labels)}")
-        self.files, self.tfm = [Path(f) for f in files], tfm
-        self.labels = None if labels is None else [int(l) for l in labels]
+        self.files, self.tfm, self.labels = [Path(f) for f in files], tfm, check_labels(labels, len(files))
         self.presize, self.exact = check_int(presize, 'presize', 1), check_bool(exact, 'exact')
         self.interpolation = _check_choice(interpolation, 'interpolation', interpolations)
         self.crop_mode = _check_choice(crop_mode, 'crop_mode', crop_modes)
@@ -156,6 +165,29 @@ def valid_presize(info: Mapping, # the preprocessing, as `DataLoaders.info`
     "The short side that validation and inference decode JPEGs to for loaders described by `info`: `resize` (else `size`), or None with `'presize': False`."
     if not isinstance(info, Mapping) or info.get('presize') is False: return None
     return info.get('resize') or info.get('size') or None
+
+# %% ../nbs/12a_presize.ipynb #f000caa5
+class _Decode(Dataset):
+    "Why each of `files` cannot be decoded ('' when it can), JPEGs at 1/8 scale."
+    def __init__(self, files): self.files = files
+    def __len__(self): return len(self.files)
+    def __getitem__(self, i):
+        try:
+            with Image.open(self.files[i]) as im:
+                im.draft('RGB', (1, 1))              # JPEG: the smallest DCT scale; the whole stream is still decoded
+                to_rgb(im)
+            return ''
+        except Exception as e: return f"{type(e).__name__}: {e}"
+
+def check_images(files,                          # image file paths
+                 num_workers: int | None = None, # processes decoding them (None: default_num_workers)
+                ) -> list[tuple[Path, str]]:     # `(file, why)` for each file that cannot be read, in order
+    "Decode every image of `files` once, fast (JPEGs at 1/8 scale), with a progress bar from 1000 files on: the files that cannot be read, and why."
+    files = [Path(f) for f in files]
+    nw = default_num_workers(len(files)) if num_workers is None else check_int(num_workers, 'num_workers', 0)
+    whys = DataLoader(_Decode(files), batch_size=None, num_workers=nw)
+    whys = tqdm(whys, total=len(files), desc='checking images', leave=False, disable=len(files) < 1000)
+    return [(f, why) for f, why in zip(files, whys) if why]
 
 # %% ../nbs/12a_presize.ipynb #ffe05417
 def presize_settings(size: int, # side of the images fed to the model

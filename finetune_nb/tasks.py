@@ -10,11 +10,12 @@ from functools import partial
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .callbacks import AccumMetric
+from .callbacks import AccumMetric, accuracy
 
 # %% auto #0
 __all__ = ['tasks', 'rmse', 'check_task', 'LabelSmoothingCrossEntropy', 'BCEWithLogitsLossFlat', 'MSELossFlat', 'loss_for_task',
-           'task_of_loss', 'activation', 'SigmoidRange', 'accuracy_multi', 'mae', 'RMSE', 'FBetaMulti', 'F1ScoreMulti']
+           'task_of_loss', 'activation', 'SigmoidRange', 'accuracy_multi', 'mae', 'RMSE', 'FBetaMulti', 'F1ScoreMulti',
+           'task_metrics', 'y_range_of']
 
 # %% ../nbs/03a_tasks.ipynb #1c80d2e2
 tasks = ('single_label', 'multi_label', 'regression')
@@ -310,3 +311,17 @@ class F1ScoreMulti(FBetaMulti):
                  average: str = 'macro'): # 'macro', 'micro', 'weighted' or 'samples'
         super().__init__(1., thresh, sigmoid, average)
     def __repr__(self): return f"F1ScoreMulti({self._args()})"
+
+# %% ../nbs/03a_tasks.ipynb #42dfb547
+def task_metrics(task: str) -> list: # fresh metric instances, for Learner(metrics=...)
+    "The usual metrics of `task`: accuracy; accuracy_multi and F1ScoreMulti (macro); mae and rmse."
+    return {'single_label': lambda: [accuracy], 'multi_label': lambda: [accuracy_multi, F1ScoreMulti()],
+            'regression': lambda: [mae, RMSE()]}[check_task(task)]()
+
+def y_range_of(targets: torch.Tensor,  # the training targets of a regression
+               margin: float = 0.05,   # widening on each side, as a share of the range (an empty range: 0.5)
+              ) -> tuple[float, float]: # `(lo, hi)` for vision_learner's y_range
+    "A `y_range` for a regression with `targets`: their min and max, widened by `margin` of the range on each side."
+    lo, hi = float(targets.min()), float(targets.max())
+    m = margin * (hi - lo) or 0.5
+    return lo - m, hi + m

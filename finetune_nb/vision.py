@@ -18,6 +18,7 @@ from .learner import DataLoaders, Learner
 from .timm_models import is_timm_arch, resolve_timm, TimmWeights, timm_weights, build_timm_model, create_timm_body, timm_splitter
 from .preprocess import imagenet_stats, norm_stats, preprocess_info
 from .checks import check_bool, check_int, check_real
+from .tasks import SigmoidRange
 
 # %% auto #0
 __all__ = ['arch_families', 'vision_learner', 'classification_models', 'resolve_arch', 'get_weights', 'weights_name',
@@ -26,6 +27,12 @@ __all__ = ['arch_families', 'vision_learner', 'classification_models', 'resolve_
            'vision_meta']
 
 # %% ../nbs/11_vision.ipynb #a7396a98
+def _check_y_range(y_range):
+    "`y_range` as `(lo, hi)`, two numbers with lo < hi."
+    if not (isinstance(y_range, (tuple, list)) and len(y_range) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in y_range)
+            and y_range[0] < y_range[1]): raise ValueError(f"y_range: expected (lo, hi), two numbers with lo < hi, got {y_range!r}")
+    return tuple(float(v) for v in y_range)
+
 def vision_learner(dls: DataLoaders,               # the data; `dls.c` (the number of classes) is the default `n_out`
                    arch,                           # a model name or builder (see resolve_arch)
                    n_out: int | None = None,       # number of outputs (default `dls.c`)
@@ -36,7 +43,8 @@ def vision_learner(dls: DataLoaders,               # the data; `dls.c` (the numb
                    concat_pool: bool = True,       # the head's pooling (see create_head)
                    lin_ftrs: list[int] | None = None, # the head's hidden sizes (default `[512]`)
                    ps=0.5,                         # the head's dropout
-                   label_smoothing: float = 0.,    # `nn.CrossEntropyLoss(label_smoothing=...)` as the loss; 0: the Learner's default loss
+                   label_smoothing: float = 0.,    # `nn.CrossEntropyLoss(label_smoothing=...)` as the loss; 0: the Learner's default loss (the task's)
+                   y_range: tuple | None = None,   # `(lo, hi)`: the outputs pass through `SigmoidRange(lo, hi)`, so they stay inside (regression)
                    groups: str = 'stages',         # a timm arch's parameter groups: 'stages' (3) or 'blocks' (one per timm block)
                    **learner_kwargs,               # passed on to Learner: `loss_func`, `opt_func`, `lr`, `metrics`, `cbs`, `path`, `wd`, `train_bn`, ...
                   ) -> Learner:                    # with its arch, weights_name, n_out and meta recorded
@@ -47,20 +55,24 @@ def vision_learner(dls: DataLoaders,               # the data; `dls.c` (the numb
     check_int(n_out, 'n_out', 1)
     if splitter is not None and not callable(splitter): raise TypeError(f"splitter: expected a callable model -> list of parameter lists, got {type(splitter).__name__}")
     if splitter is not None and groups != 'stages': raise ValueError(f"groups: {groups!r} given together with a splitter; pass one")
+    if y_range is not None: y_range = _check_y_range(y_range)
     if check_real(label_smoothing, 'label_smoothing', 0., 1.):
+        if dls.info.get('task', 'single_label') != 'single_label': raise ValueError(f"label_smoothing: smooths the targets of a single_label task, not of a {dls.info['task']} one")
         if learner_kwargs.get('loss_func') is not None:
             raise ValueError("label_smoothing: given together with loss_func; pass one: label_smoothing makes the loss nn.CrossEntropyLoss(label_smoothing=...)")
         learner_kwargs['loss_func'] = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
     name, _ = resolve_arch(arch)
     w, group_split = get_weights(arch, pretrained, weights), splitter_for(name, groups)   # both checked before the model is built
     model = create_vision_model(arch, n_out, pretrained, weights, cut, concat_pool, lin_ftrs, ps)
+    if y_range is not None: model[1].append(SigmoidRange(*y_range))
     size = dls.info.get('size')
     if isinstance(size, int) and not isinstance(size, bool): check_input_size(model, size, name)
     if splitter is None: splitter = group_split if cut is None else auto_splitter(3)
     learn = Learner(dls, model, splitter=splitter, **learner_kwargs)
     if pretrained: learn.freeze()                # as fastai: a pretrained body starts frozen
     learn.arch, learn.weights_name, learn.n_out = name, weights_name(w), n_out
-    learn.meta.update(vision_meta(arch, n_out, weights_name(w), cut, concat_pool, lin_ftrs, ps), **({} if groups == 'stages' else {'groups': groups}))
+    learn.meta.update(vision_meta(arch, n_out, weights_name(w), cut, concat_pool, lin_ftrs, ps), **({} if groups == 'stages' else {'groups': groups}),
+                      **({} if y_range is None else {'y_range': [float(v) for v in y_range]}))
     return learn
 
 # %% ../nbs/11_vision.ipynb #823cf1d9
