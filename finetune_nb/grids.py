@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 from .data import digits_images, digits_stats, TensorImageDataset
 from .tasks import check_task, accuracy_multi, F1ScoreMulti, mae, rmse
 from .demo import demo_learner, fine_tune_with
+from . import inference   # defines Learner.validate and get_preds, which run_grids calls
 from .checks import check_int, check_real
 
 # %% auto #0
