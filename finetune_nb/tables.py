@@ -4,20 +4,25 @@
 
 # %% ../nbs/12b_tables.ipynb #b4b35b30
 from __future__ import annotations
-import csv, math, os, re
+import copy, csv, math, os, re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 import torch
+from torch.utils.data import Dataset
+from torchvision import tv_tensors
+import torchvision.transforms.v2.functional as TF
+from PIL import Image
 from fastcore.meta import delegates
 from .learner import DataLoaders
-from .checks import check_int, check_real
+from .checks import check_bool, check_int, check_real
 from .tasks import check_task
 from .presize import check_images
+from .preprocess import ResizeCrop, display_size
 from .data import image_settings, image_dls, stratified_split, warn_split, get_image_files
 
 # %% auto #0
 __all__ = ['read_csv_table', 'multi_hot', 'random_split', 'image_df_dls', 'image_csv_dls', 'infer_task', 'image_name_func_dls',
-           'image_name_re_dls']
+           'image_name_re_dls', 'PointsDataset', 'points_to_pixels', 'file_points']
 
 # %% ../nbs/12b_tables.ipynb #8d6237cd
 def _table(df) -> dict[str, list]:
@@ -132,12 +137,14 @@ def image_df_dls(df,                              # a pandas DataFrame, or a dic
                  seed: int = 0,                   # seed of that split
                  size: int | None = None,         # side of the images fed to the model (None: the weights', else 224)
                  bs: int = 64,                    # training batch size
+                 points: bool = False,            # keypoints: `label_col` lists x, y pixel columns (x0, y0, x1, y1, ...), see PointsDataset
                  rows_of: Callable | None = None, # how a row is named in errors (default: `row <index>`)
                  **kwargs,                        # the other image-loader settings, see image_folder_dls
                 ) -> DataLoaders:                 # `vocab` (class names; None for regression) and `info` with the `task`
     "`DataLoaders` for the images listed in the table `df`, labeled by `label_col`, for a single-label, multi-label or regression task."
     cols, rows_of = _table(df), rows_of or (lambda r: f"row {r}")
-    task = ('multi_label' if label_delim is not None else 'single_label') if task is None else check_task(task)
+    task = ('multi_label' if label_delim is not None else 'regression' if points else 'single_label') if task is None else check_task(task)
+    if check_bool(points, 'points') and task != 'regression': raise ValueError(f"points: keypoint targets make a regression task, not a {task} one")
     if label_delim is not None and not (isinstance(label_delim, str) and label_delim): raise TypeError(f"label_delim: expected a non-empty str, got {label_delim!r}")
     if label_delim is not None and task != 'multi_label': raise ValueError(f"label_delim: splits the labels of a multi_label task, not of a {task} one")
     if not isinstance(suff, str): raise TypeError(f"suff: expected a str, got {suff!r}")
@@ -147,6 +154,7 @@ def image_df_dls(df,                              # a pandas DataFrame, or a dic
     specs = list(label_col) if isinstance(label_col, (list, tuple)) else [label_col]
     if len(specs) != 1 and task != 'regression': raise ValueError(f"label_col: several columns {specs} make a regression task; pass task='regression'")
     names = [_column(cols, s, 'label_col') for s in specs]
+    if points and len(names) % 2: raise ValueError(f"label_col: points=True takes x, y column pairs (x0, y0, x1, y1, ...), got {len(names)} columns {names}")
     valid = None if valid_col is None else _column(cols, valid_col, 'valid_col')
     root = Path(path) / (folder or '')
     if not root.is_dir(): raise ValueError(f"{'folder' if folder else 'path'}: {root} is not a folder")
@@ -162,7 +170,8 @@ def image_df_dls(df,                              # a pandas DataFrame, or a dic
     else: tr, va = random_split(len(files), valid_pct, seed)
     if st['check']: _refuse_unreadable_rows(files, rows_of, st['num_workers'])
     pick = lambda idx: ([files[i] for i in idx], targets[idx] if isinstance(targets, torch.Tensor) else [targets[i] for i in idx])
-    return image_dls(pick(tr), pick(va), {**st, 'check': False}, vocab, info={'task': task, **info})
+    wrap = (lambda ds, info: PointsDataset(ds, info['size'])) if points else None
+    return image_dls(pick(tr), pick(va), {**st, 'check': False}, vocab, info={'task': task, **info, **({'points': True} if points else {})}, wrap=wrap)
 
 # %% ../nbs/12b_tables.ipynb #52f8ed49
 def _files(names, root: Path, suff: str, rows_of) -> list[Path]:
@@ -245,3 +254,51 @@ def _name_files(path, fnames) -> list[Path]:
     files = get_image_files(path) if fnames is None else [Path(f) for f in fnames]
     if not files: raise ValueError(f"{'path' if fnames is None else 'fnames'}: no image files in {path}")
     return files
+
+# %% ../nbs/12b_tables.ipynb #dc619b2c
+class PointsDataset(Dataset):
+    "Images of dataset `ds` with keypoint targets: pixel coordinates of the file as displayed, transformed with the image, returned in [-1, 1]."
+    def __init__(self,
+                 ds,        # an ImageListDataset or PresizedImageDataset: files, labels (n, 2k) x0, y0, x1, y1, ... in pixels, and its transform
+                 size: int, # side of the square images the transform returns
+                ):
+        if not (isinstance(ds.labels, torch.Tensor) and ds.labels.ndim == 2 and ds.labels.shape[1] % 2 == 0):
+            raise ValueError(f"ds: expected labels of shape (n, 2k), x, y pairs, got {getattr(ds.labels, 'shape', type(ds.labels).__name__)}")
+        self.files, self.labels, self.tfm, self.size = ds.files, ds.labels, ds.tfm, check_int(size, 'size', 1)
+        self.images = copy.copy(ds)                            # reads the images alone (sharing any cache of `ds`)
+        self.images.tfm = self.images.labels = None
+    def __len__(self): return len(self.files)
+    def display_size(self, i) -> tuple[int, int]:
+        "`(width, height)` of file `i` as displayed, read from its header."
+        with Image.open(self.files[i]) as im: return display_size(im)
+    def __getitem__(self, i):
+        img = self.images[i]                                   # a PIL image as displayed, or the presized uint8 tensor
+        (h, w), (dw, dh) = TF.get_size(img), self.display_size(i)
+        pts = self.labels[i].view(-1, 2) * torch.tensor([w / dw, h / dh])   # pixels of the file -> of `img`, a resized copy of it
+        corners = torch.tensor([[0., 0.], [float(w), float(h)]])
+        x, kp = self.tfm(img, tv_tensors.KeyPoints(torch.cat([pts, corners]), canvas_size=(h, w)))
+        kp = kp.as_subclass(torch.Tensor)
+        pts = kp[:-2] + (kp[-2] > kp[-1]).float()              # flipped (the corners swapped): x -> W - x, not W - 1 - x
+        return x, (pts / self.size * 2 - 1).flatten()
+
+# %% ../nbs/12b_tables.ipynb #196d063e
+def points_to_pixels(values, # (..., 2k) keypoint values x0, y0, x1, y1, ... in [-1, 1] (targets or predictions)
+                     size,   # the image they refer to: its side, or `(width, height)`
+                    ) -> torch.Tensor: # (..., k, 2) pixel coordinates x, y: 0 at the left (top) edge, the width (height) at the right (bottom) one
+    "Keypoint values in [-1, 1] as pixel coordinates of an image of `size`: `(v + 1) / 2 * size`."
+    v = torch.as_tensor(values, dtype=torch.float32)
+    if v.ndim == 0 or v.shape[-1] % 2: raise ValueError(f"values: expected x, y pairs along the last axis, got shape {tuple(v.shape)}")
+    w, h = (size, size) if isinstance(size, int) else size
+    return (v.unflatten(-1, (-1, 2)) + 1) / 2 * torch.tensor([float(w), float(h)])
+
+def file_points(values,    # (..., 2k) keypoint values in [-1, 1] on validation's view of an image (predict, get_preds)
+                info,      # the loaders' preprocessing, `dls.info`
+                file_size, # `(width, height)` of the image as displayed (e.g. `load_image(f).size`)
+               ) -> torch.Tensor: # (..., k, 2) pixel coordinates in the image
+    "Keypoint values predicted on validation's view of an image as pixel coordinates of the image itself: `ResizeCrop` undone."
+    if not isinstance(info, Mapping) or 'size' not in info: raise TypeError(f"info: expected the loaders' info (a dict with 'size'), got {info!r}")
+    w, h = file_size
+    s = info['size']
+    geometry = ResizeCrop(s, info.get('resize') or s, crop_mode=info.get('crop_mode', 'center'))
+    ends = geometry(tv_tensors.KeyPoints([[0., 0.], [float(w), float(h)]], canvas_size=(h, w))).as_subclass(torch.Tensor)
+    return (points_to_pixels(values, s) - ends[0]) / ((ends[1] - ends[0]) / torch.tensor([float(w), float(h)]))
