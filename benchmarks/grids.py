@@ -1,4 +1,4 @@
-"""Multi-label and regression on grids of digits over seeds: the pretrained digits body vs random weights, same fine_tune.
+"""Multi-label, regression and keypoints on digits over seeds: the pretrained digits body vs random weights, same fine_tune.
 
 The tasks are the library's grids (`finetune_nb.grids`): 32-pixel 2x2 grids whose cells hold one of
 the digits 5-9 (never seen in pretraining) or nothing; 500 training grids, the same 400 validation
@@ -7,7 +7,10 @@ grids for every seed, training and validation grids made from disjoint halves of
 - multi-label: which digits a grid holds (five yes/no answers), binary cross-entropy; reported:
   the macro F1 (threshold 0.5) and `accuracy_multi`;
 - regression: how many digits (0 to 4), mean squared error through `y_range=(-0.5, 4.5)`; reported:
-  the mean absolute error and the share of grids whose rounded prediction is the right count.
+  the mean absolute error and the share of grids whose rounded prediction is the right count;
+- keypoints (`digit_points_dls`): where the one digit on a 32-pixel canvas is (its centre, x and y
+  in [-1, 1]), mean squared error through `y_range=(-1, 1)`; reported: the mean distance in pixels
+  between predicted and true centres (400 validation canvases, the same for every seed).
 
 Every run is `run_grids`'s: `fine_tune(5, base_lr=1e-2, freeze_epochs=1)` from the digits body
 pretrained on digits 0-4 (`pretrained`), or from random weights with the same call (`scratch`).
@@ -26,10 +29,12 @@ def scores(seed: int, epochs: int, base_lr: float, n_train: int) -> dict:
     import torch, warnings
     warnings.filterwarnings('ignore')
     torch.set_num_threads(1)
-    from finetune_nb.grids import grids_dls, run_grids
+    from finetune_nb.grids import grids_dls, digit_points_dls, run_grids
     from finetune_nb.demo import demo_learner, fine_tune_with
     from finetune_nb.learner import set_seed
-    res = {'multi_label': {}, 'regression': {}}
+    from finetune_nb.tables import points_to_pixels
+    import finetune_nb.inference                          # Learner.get_preds
+    res = {'multi_label': {}, 'regression': {}, 'points': {}}
     for pretrained, name in ((True, 'pretrained'), (False, 'scratch')):
         res['multi_label'][name] = run_grids('multi_label', pretrained, seed, epochs, base_lr, n_train)
         dls = grids_dls('regression', n_train=n_train, seed=seed)          # as run_grids, and the rounded counts too
@@ -38,6 +43,12 @@ def scores(seed: int, epochs: int, base_lr: float, n_train: int) -> dict:
         fine_tune_with(learn, epochs, base_lr, 1, verbose=False)
         preds, targs = learn.get_preds()
         res['regression'][name] = {'mae': float((preds - targs).abs().mean()), 'count_accuracy': float((preds.round() == targs).float().mean())}
+        dls = digit_points_dls(n_train=n_train, seed=seed)               # as run_grids('points'), and the distances in pixels
+        set_seed(seed)
+        learn = demo_learner(dls, pretrained=pretrained, metrics=[], y_range=(-1, 1))
+        fine_tune_with(learn, epochs, base_lr, 1, verbose=False)
+        preds, targs = learn.get_preds()
+        res['points'][name] = {'mae': float((preds - targs).abs().mean()), 'px_error': float((points_to_pixels(preds, 32) - points_to_pixels(targs, 32)).norm(dim=-1).mean())}
     return res
 
 def table(per_seed: dict, task: str, metric: str, higher: bool = True) -> str:
@@ -63,7 +74,7 @@ def main():
     a = p.parse_args()
     if a.quick: a.seeds, a.epochs, a.n_train = 2, 1, 64
     import torch
-    print(f"grids of digits 5-9 (32 px), {a.n_train} training grids, fine_tune({a.epochs}, base_lr={a.base_lr:g}, freeze_epochs=1), "
+    print(f"grids of digits 5-9 (32 px) and canvases of one digit, {a.n_train} training images each, fine_tune({a.epochs}, base_lr={a.base_lr:g}, freeze_epochs=1), "
           f"seeds 0-{a.seeds - 1}, torch {torch.__version__}, 1 thread per run", flush=True)
     t0 = time.perf_counter()
     with ProcessPoolExecutor(a.jobs) as ex:
@@ -73,7 +84,7 @@ def main():
             per_seed[s] = f.result()
             print(f"  seed {s}: {json.dumps(per_seed[s])} ({time.perf_counter() - t0:.0f}s)", flush=True)
     for task, metric, higher in (('multi_label', 'f1_score', True), ('multi_label', 'accuracy_multi', True),
-                                 ('regression', 'mae', False), ('regression', 'count_accuracy', True)):
+                                 ('regression', 'mae', False), ('regression', 'count_accuracy', True), ('points', 'px_error', False)):
         print('\n' + table(per_seed, task, metric, higher))
     if a.json: Path(a.json).write_text(json.dumps(per_seed, indent=1))
 

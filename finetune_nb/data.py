@@ -220,12 +220,12 @@ def image_settings(size: int | None = 224, bs: int = 64, val_bs: int | None = No
     st['presize'], st['budget'], st['whole'] = presize_settings(st['info']['size'], presize, cache)
     return st
 
-# %% ../nbs/12_data.ipynb #074af296
 def image_dls(tr, va,               # `(files, labels)` of the training and the validation set
               st: dict,             # the settings, from image_settings
               vocab: list[str] | None = None, # the class names
               arg: str = 'path',    # the argument named when images cannot be read
               info: dict | None = None, # more plain values for `dls.info` (the task, ...)
+              wrap: Callable | None = None, # `wrap(dataset, info)` replaces each dataset (point targets: see image_df_dls)
              ) -> DataLoaders:
     "`DataLoaders` over the two sets with the settings `st`: every image checked first (unless `check=False`), then transforms, datasets, loaders."
     if st['check']: _refuse_unreadable(list(tr[0]) + list(va[0]), st['num_workers'], arg)
@@ -234,6 +234,7 @@ def image_dls(tr, va,               # `(files, labels)` of the training and the 
     tr, va = (*tr, tr_tfm), (*va, valid_tfms(info))
     if presize: train_ds, valid_ds = presized_datasets(tr, va, presize, info, st['budget'], st['whole'])
     else: train_ds, valid_ds, info['presize'] = ImageListDataset(*tr), ImageListDataset(*va), False
+    if wrap is not None: train_ds, valid_ds = wrap(train_ds, info), wrap(valid_ds, info)
     return DataLoaders(*_loaders(train_ds, valid_ds, st['bs'], st['val_bs'], st['num_workers']), vocab=vocab, info=info)
 
 # %% ../nbs/12_data.ipynb #8085412e

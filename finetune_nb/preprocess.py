@@ -114,13 +114,17 @@ class ResizeCrop(nn.Module):
         self.size, self.resize, self.fill = check_int(size, 'size', 1), check_int(resize, 'resize', 1), fill
         self.interpolation = _check_choice(interpolation, 'interpolation', interpolations)
         self.crop_mode = _check_choice(crop_mode, 'crop_mode', crop_modes)
-    def forward(self, img):
-        "`img` (PIL image or `(C, H, W)` tensor) resized, padded if smaller than `size`, and center-cropped to `size`×`size`."
-        img, s = eval_resize(img, self.resize, self.interpolation, self.crop_mode), self.size
-        h, w = TF.get_size(img)
-        pw, ph = max(s - w, 0), max(s - h, 0)
-        if pw or ph: img = TF.pad(img, [pw // 2, ph // 2, (pw + 1) // 2, (ph + 1) // 2], fill=self.fill)
-        return TF.center_crop(img, [s, s])
+    def forward(self, img, *points):
+        "`img` (PIL image or `(C, H, W)` tensor) resized, padded if smaller than `size`, center-cropped to `size`×`size`; KeyPoints `points` on its canvas move with it."
+        s, (h, w) = self.size, TF.get_size(img)
+        nw, nh = resized_size(w, h, self.resize, self.crop_mode)
+        img, points = eval_resize(img, self.resize, self.interpolation, self.crop_mode), [TF.resize(p, [nh, nw]) for p in points]
+        pw, ph = max(s - nw, 0), max(s - nh, 0)
+        if pw or ph:
+            pad = [pw // 2, ph // 2, (pw + 1) // 2, (ph + 1) // 2]
+            img, points = TF.pad(img, pad, fill=self.fill), [TF.pad(p, pad) for p in points]
+        img, points = TF.center_crop(img, [s, s]), [TF.center_crop(p, [s, s]) for p in points]
+        return (img, *points) if points else img
 
 # %% ../nbs/11c_preprocess.ipynb #c7193b86
 def _resize_ratio(tfm):
