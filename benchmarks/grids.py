@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout without installing
 
-def scores(seed: int, epochs: int, base_lr: float, n_train: int) -> dict:
+def scores(seed: int, epochs: int, base_lr: float, n_train: int, tasks=('multi_label', 'regression', 'points')) -> dict:
     "`{task: {variant: {metric: value}}}` for one seed (in a fresh process: one thread)."
     import torch, warnings
     warnings.filterwarnings('ignore')
@@ -34,21 +34,24 @@ def scores(seed: int, epochs: int, base_lr: float, n_train: int) -> dict:
     from finetune_nb.learner import set_seed
     from finetune_nb.tables import points_to_pixels
     import finetune_nb.inference                          # Learner.get_preds
-    res = {'multi_label': {}, 'regression': {}, 'points': {}}
+    res = {t: {} for t in tasks}
+
+    def trained(dls, pretrained, y_range):
+        "A learner fine-tuned on `dls` as run_grids does, and its validation predictions and targets."
+        set_seed(seed)
+        learn = demo_learner(dls, pretrained=pretrained, metrics=[], y_range=y_range)
+        fine_tune_with(learn, epochs, base_lr, 1, verbose=False)
+        return learn.get_preds()
+
     for pretrained, name in ((True, 'pretrained'), (False, 'scratch')):
-        res['multi_label'][name] = run_grids('multi_label', pretrained, seed, epochs, base_lr, n_train)
-        dls = grids_dls('regression', n_train=n_train, seed=seed)          # as run_grids, and the rounded counts too
-        set_seed(seed)
-        learn = demo_learner(dls, pretrained=pretrained, metrics=[], y_range=(-0.5, 4.5))
-        fine_tune_with(learn, epochs, base_lr, 1, verbose=False)
-        preds, targs = learn.get_preds()
-        res['regression'][name] = {'mae': float((preds - targs).abs().mean()), 'count_accuracy': float((preds.round() == targs).float().mean())}
-        dls = digit_points_dls(n_train=n_train, seed=seed)               # as run_grids('points'), and the distances in pixels
-        set_seed(seed)
-        learn = demo_learner(dls, pretrained=pretrained, metrics=[], y_range=(-1, 1))
-        fine_tune_with(learn, epochs, base_lr, 1, verbose=False)
-        preds, targs = learn.get_preds()
-        res['points'][name] = {'mae': float((preds - targs).abs().mean()), 'px_error': float((points_to_pixels(preds, 32) - points_to_pixels(targs, 32)).norm(dim=-1).mean())}
+        if 'multi_label' in tasks: res['multi_label'][name] = run_grids('multi_label', pretrained, seed, epochs, base_lr, n_train)
+        if 'regression' in tasks:                                          # as run_grids, and the rounded counts too
+            preds, targs = trained(grids_dls('regression', n_train=n_train, seed=seed), pretrained, (-0.5, 4.5))
+            res['regression'][name] = {'mae': float((preds - targs).abs().mean()), 'count_accuracy': float((preds.round() == targs).float().mean())}
+        if 'points' in tasks:                                              # as run_grids('points'), and the distances in pixels
+            preds, targs = trained(digit_points_dls(n_train=n_train, seed=seed), pretrained, (-1, 1))
+            res['points'][name] = {'mae': float((preds - targs).abs().mean()),
+                                   'px_error': float((points_to_pixels(preds, 32) - points_to_pixels(targs, 32)).norm(dim=-1).mean())}
     return res
 
 def table(per_seed: dict, task: str, metric: str, higher: bool = True) -> str:
@@ -70,6 +73,7 @@ def main():
     p.add_argument('--n_train', type=int, default=500, help='training grids')
     p.add_argument('--jobs', type=int, default=1, help='seeds run at once, one thread each')
     p.add_argument('--quick', action='store_true', help='2 seeds, 1 epoch, 64 grids: a smoke run (numbers not meaningful)')
+    p.add_argument('--tasks', nargs='*', default=['multi_label', 'regression', 'points'], help='some of multi_label, regression, points')
     p.add_argument('--json', help='also write the scores to this file')
     a = p.parse_args()
     if a.quick: a.seeds, a.epochs, a.n_train = 2, 1, 64
@@ -78,14 +82,14 @@ def main():
           f"seeds 0-{a.seeds - 1}, torch {torch.__version__}, 1 thread per run", flush=True)
     t0 = time.perf_counter()
     with ProcessPoolExecutor(a.jobs) as ex:
-        futs = {s: ex.submit(scores, s, a.epochs, a.base_lr, a.n_train) for s in range(a.seeds)}
+        futs = {s: ex.submit(scores, s, a.epochs, a.base_lr, a.n_train, tuple(a.tasks)) for s in range(a.seeds)}
         per_seed = {}
         for s, f in futs.items():
             per_seed[s] = f.result()
             print(f"  seed {s}: {json.dumps(per_seed[s])} ({time.perf_counter() - t0:.0f}s)", flush=True)
     for task, metric, higher in (('multi_label', 'f1_score', True), ('multi_label', 'accuracy_multi', True),
                                  ('regression', 'mae', False), ('regression', 'count_accuracy', True), ('points', 'px_error', False)):
-        print('\n' + table(per_seed, task, metric, higher))
+        if task in a.tasks: print('\n' + table(per_seed, task, metric, higher))
     if a.json: Path(a.json).write_text(json.dumps(per_seed, indent=1))
 
 if __name__ == '__main__': main()
