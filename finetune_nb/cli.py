@@ -228,8 +228,9 @@ def _fit_folder(dls, arch, pretrained, epochs, base_lr, freeze_epochs, seed, ver
         if str(e).startswith('weights:'): raise ValueError(f"{e}; or train from random weights with --no_pretrained") from None
         raise
     t = _demo.fine_tune_with(learn, epochs, base_lr, freeze_epochs, extras, verbose, layer_decay)
-    names = learn.recorder.metric_names[1:]                      # valid_loss, then the task's metrics
-    return learn, {'fine_tune': _summary({**dict(zip(names, learn.recorder.values[-1][1:])), 'time_s': t}, names)}
+    names = learn.recorder.metric_names[2:] + ['valid_loss']     # the task's metrics, then valid_loss (the demos' order)
+    values = dict(zip(learn.recorder.metric_names, learn.recorder.values[-1]))
+    return learn, {'fine_tune': _summary({**values, 'time_s': t}, names)}
 
 
 # %% ../nbs/15_cli.ipynb #bfc2c146
