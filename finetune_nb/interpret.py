@@ -19,6 +19,7 @@ from .lr import lr_range
 from .callbacks import group_status
 from .learner import DataLoaders, Learner
 from .data import show_images, label_text
+from .tasks import accuracy_multi, F1ScoreMulti
 from .checks import check_bool, check_int, check_real
 from . import inference   # defines Learner.get_preds, which every function here calls
 
@@ -303,12 +304,8 @@ def threshold_sweep(probs: torch.Tensor,    # probabilities (n_items, n_classes)
                    ) -> dict:               # lists thresh, accuracy_multi and f1_score (macro), and the best threshold by F1
     "The multi-label accuracy and macro F1 of `probs` against `targs` at each threshold, and the threshold with the best F1."
     threshs = [round(0.05 * i, 2) for i in range(1, 20)] if threshs is None else [float(t) for t in threshs]
-    t, res = targs.bool(), {'thresh': threshs, 'accuracy_multi': [], 'f1_score': []}
-    for th in threshs:
-        p = probs > th
-        tp, fp, fn = [m.sum(0).double() for m in (t & p, ~t & p, t & ~p)]
-        res['accuracy_multi'].append(float((p == t).float().mean()))
-        res['f1_score'].append(float(torch.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn).clamp(min=1), 0.).mean()))
+    res = {'thresh': threshs, 'accuracy_multi': [float(accuracy_multi(probs, targs, th, sigmoid=False)) for th in threshs],
+           'f1_score': [float(F1ScoreMulti(th, sigmoid=False)(probs, targs)) for th in threshs]}   # the metrics of tasks, on the whole set at once
     res['best'] = threshs[max(range(len(threshs)), key=lambda i: res['f1_score'][i])]
     return res
 
