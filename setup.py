@@ -26,6 +26,7 @@ lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 timm_requirements = shlex.split(cfg.get('timm_requirements', ''))
 photos_requirements = shlex.split(cfg.get('photos_requirements', ''))
+onnx_requirements = shlex.split(cfg.get('onnx_requirements', ''))
 
 setuptools.setup(
     name=cfg['lib_name'],
@@ -39,7 +40,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'timm': timm_requirements, 'photos': photos_requirements},
+    extras_require={'dev': dev_requirements, 'timm': timm_requirements, 'photos': photos_requirements, 'onnx': onnx_requirements},
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),

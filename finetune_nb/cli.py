@@ -23,6 +23,8 @@ from .interpret import ClassificationInterpretation, plot_thresholds, threshold_
 from .distributed import dist_env, barrier
 from .recipe import recipe_cbs
 from .checks import check_bool, check_int, check_pos, check_real
+from .entry import _normalize_argv, _fail_as, _warn_line_as
+from .onnx_export import _require
 
 # %% auto #0
 __all__ = ['demos', 'run_fit', 'finetune_nb_fit']
@@ -234,13 +236,25 @@ def _fit_folder(dls, arch, pretrained, epochs, base_lr, freeze_epochs, seed, ver
 
 
 # %% ../nbs/15_cli.ipynb #bfc2c146
-def _write_outputs(learn, dls, results: dict, config: dict, times: dict, out: Path, main: bool, what: str, t_start: float) -> dict:
-    "Write `model.pth`, and on rank 0 the plots and `results.json` (with the task's results: the confusion matrix, the threshold), into `out`, and print the results table: the summary."
+def _export_onnx(learn) -> list[str]:
+    "Write `model.onnx` next to model.pth (see Learner.export_onnx): `['model.onnx']`; a model that does not export is a one-line warning, not a failed run."
+    try: learn.export_onnx('model.onnx')
+    except RuntimeError as e: warnings.warn(f"model.onnx not written: {e}"); return []
+    return ['model.onnx']
+
+def _check_onnx_extra():
+    "Refuse --onnx before any work when the onnx extra is missing."
+    try: _require('onnx'), _require('onnxruntime')
+    except ImportError as e: raise ValueError(f"onnx: {e}") from None
+
+def _write_outputs(learn, dls, results: dict, config: dict, times: dict, out: Path, main: bool, what: str, t_start: float, onnx: bool = False) -> dict:
+    "Write `model.pth` (and `model.onnx`), and on rank 0 the plots and `results.json` (with the task's results: the confusion matrix, the threshold), into `out`, and print the results table: the summary."
     learn.path = out
     out.mkdir(parents=True, exist_ok=True)
     extra, plots = _task_outputs(learn, dls, out) if main else ({}, [])   # before the export: it may set the threshold
     learn.export('model.pth')                    # rank 0 writes, the others wait for it
     files = ['model.pth', 'results.json'] + plots
+    if onnx: files[1:1] = _export_onnx(learn)
     times['total'] = round(time.perf_counter() - t_start, 1)
     labels = {'classes': list(dls.vocab)} if dls.vocab is not None else {'targets': list(dls.info['targets'])}
     summary = {**results, **extra, 'config': config,
@@ -279,11 +293,13 @@ def run_fit(data: str = None,            # folder of images: <class>/ subfolders
             label_delim: str = None,     # --csv: the separator of several labels in a cell (a multi-label task)
             valid_col: str = None,       # --csv: a column of True/False marking the validation rows (default: a seeded 20% split)
             task: str = None,            # --csv: 'single_label', 'multi_label' or 'regression' (default: inferred from the labels)
+            onnx: bool = False,          # also write model.onnx, the model with its preprocessing for onnxruntime (needs the onnx extra)
            ) -> dict: # what results.json holds: each model's results, the confusion matrix (rank 0), the configuration, the data sizes, the times, the versions
     "Fine-tune a vision model on a folder of images or a CSV table (default: the offline photos demo) and write model, results and plots to `out`."
     t_start = time.perf_counter()
     # 1. every argument, before any work
     table = _check_table_args(csv, data, demo, label_col, label_delim, valid_col, task)
+    if check_bool(onnx, 'onnx'): _check_onnx_extra()
     epochs, freeze_epochs, base_lr, bs, size, k, out, seed = _check_fit_args(data if table is None else data or Path(csv).parent, demo, arch,
                                                                              epochs, freeze_epochs, base_lr, bs, size, k, pretrained, out, seed, quiet)
     mode = 'table' if table else 'folder' if data is not None else demo
@@ -300,7 +316,7 @@ def run_fit(data: str = None,            # folder of images: <class>/ subfolders
     config = dict(data=str(data) if mode in ('folder', 'table') else f'{mode} demo', **{n: s[n] for n in ('arch', 'size', 'k', 'bs', 'base_lr')},
                   epochs=epochs, freeze_epochs=freeze_epochs, pretrained=pretrained, weights=s['weights'], out=str(out), seed=seed,
                   world_size=world_size, label_smoothing=label_smoothing, **extras, groups=groups, layer_decay=layer_decay,
-                  **{n: s[n] for n in ('weights_file', 'recipe') if n in s}, **({**table, 'task': s['task']} if table else {}))
+                  **{n: s[n] for n in ('weights_file', 'recipe') if n in s}, **({**table, 'task': s['task']} if table else {}), **({'onnx': True} if onnx else {}))
 
     # 3. training
     args = (dls, epochs, s['base_lr'], freeze_epochs, seed, verbose, label_smoothing, extras, decay)
@@ -309,41 +325,14 @@ def run_fit(data: str = None,            # folder of images: <class>/ subfolders
     for name, o in results.items(): times[name] = o['time_s']
 
     # 4. outputs: under torchrun, rank 0 writes and prints them; every rank returns the summary (rank 0's with the confusion matrix)
-    summary = _write_outputs(learn, dls, results, config, times, out, main, _what(mode, data, csv, dls, s), t_start)
+    summary = _write_outputs(learn, dls, results, config, times, out, main, _what(mode, data, csv, dls, s), t_start, onnx)
     barrier(learn)                               # under torchrun: no rank returns before the files are written
     return summary
 
-# %% ../nbs/15_cli.ipynb #59641df9
-def _normalize_argv(parser, argv: list[str]) -> list[str]:
-    "Rewrite `--some_option`/`--some-option` to the spelling `parser` uses, and drop `--pretrained` (the default)."
-    spelled = {o.replace('_', '-'): o for a in parser._actions for o in a.option_strings if o.startswith('--')}
-    res, flags = [], set()
-    for i, a in enumerate(argv):
-        if a == '--':
-            res += argv[i:]
-            break
-        if a.startswith('--'):
-            name, eq, val = a.partition('=')
-            key = name.replace('_', '-')
-            if key in ('--pretrained', '--no-pretrained') and not eq: flags.add(key)
-            if key == '--pretrained' and not eq and '--pretrained' not in spelled: continue
-            a = spelled.get(key, name) + eq + val
-        res.append(a)
-    if len(flags) == 2: parser.error("argument --no_pretrained: not allowed with argument --pretrained")
-    return res
-
 # %% ../nbs/15_cli.ipynb #eb5e0cfa
 _prog = 'finetune_nb_fit'
-
-def _warn_line(message, category, filename, lineno, file=None, line=None):
-    "Show a warning as one line on stderr, `finetune_nb_fit: warning: message` (warnings.showwarning's signature)."
-    print(f"{_prog}: warning: {' '.join(str(message).split())}", file=sys.stderr)
-
-def _fail(msg: str, status: int = 2):
-    "Print `finetune_nb_fit: error: msg` on one line to stderr and exit with `status`."
-    msg = ' '.join(str(msg).split())
-    print(f"{_prog}: error: {msg}", file=sys.stderr)
-    raise SystemExit(status)
+_warn_line = _warn_line_as(_prog)                # warnings.showwarning: `finetune_nb_fit: warning: ...` on one line
+_fail = partial(_fail_as, _prog)                 # `finetune_nb_fit: error: ...` on one line, then exit (status 2 by default)
 
 # %% ../nbs/15_cli.ipynb #b238c1b7
 def _parser():
