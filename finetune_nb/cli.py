@@ -242,10 +242,12 @@ def _export_onnx(learn) -> list[str]:
     except RuntimeError as e: warnings.warn(f"model.onnx not written: {e}"); return []
     return ['model.onnx']
 
-def _check_onnx_extra():
-    "Refuse --onnx before any work when the onnx extra is missing."
+def _check_onnx_extra(onnx) -> bool:
+    "`onnx`, checked: --onnx is refused before any work when the onnx extra is missing."
+    if not check_bool(onnx, 'onnx'): return False
     try: _require('onnx'), _require('onnxruntime')
     except ImportError as e: raise ValueError(f"onnx: {e}") from None
+    return True
 
 def _write_outputs(learn, dls, results: dict, config: dict, times: dict, out: Path, main: bool, what: str, t_start: float, onnx: bool = False) -> dict:
     "Write `model.pth` (and `model.onnx`), and on rank 0 the plots and `results.json` (with the task's results: the confusion matrix, the threshold), into `out`, and print the results table: the summary."
@@ -298,8 +300,7 @@ def run_fit(data: str = None,            # folder of images: <class>/ subfolders
     "Fine-tune a vision model on a folder of images or a CSV table (default: the offline photos demo) and write model, results and plots to `out`."
     t_start = time.perf_counter()
     # 1. every argument, before any work
-    table = _check_table_args(csv, data, demo, label_col, label_delim, valid_col, task)
-    if check_bool(onnx, 'onnx'): _check_onnx_extra()
+    table, onnx = _check_table_args(csv, data, demo, label_col, label_delim, valid_col, task), _check_onnx_extra(onnx)
     epochs, freeze_epochs, base_lr, bs, size, k, out, seed = _check_fit_args(data if table is None else data or Path(csv).parent, demo, arch,
                                                                              epochs, freeze_epochs, base_lr, bs, size, k, pretrained, out, seed, quiet)
     mode = 'table' if table else 'folder' if data is not None else demo
