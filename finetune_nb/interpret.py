@@ -20,6 +20,7 @@ from .callbacks import group_status
 from .learner import DataLoaders, Learner
 from .data import show_images, label_text
 from .tasks import accuracy_multi, F1ScoreMulti
+from .seg_show import show_masks
 from .checks import check_bool, check_int, check_real
 from . import inference   # defines Learner.get_preds, which every function here calls
 
@@ -60,12 +61,14 @@ def show_batch(self: DataLoaders,
                ncols: int | None = None,     # images per row (default: as square a grid as possible)
                figsize: tuple | None = None, # default: 2 inches per image
               ):                             # the matplotlib figure
-    "Show the first `n` images of the training loader (or the validation one) with their class names; returns the figure."
+    "Show the first `n` images of the training loader (or the validation one) with their class names (segmentation: their masks painted over them); returns the figure."
     n, valid = check_int(n, 'n', 1), check_bool(valid, 'valid')
     dl = self.valid if valid else self.train
     if dl is None: raise ValueError("valid: this DataLoaders has no validation loader")
     x, y = _items(dl, range(n), strict=False)
     if x.ndim != 4: raise ValueError(f"dls: expected batches of images (batch, channels, height, width), got items of shape {tuple(x.shape[1:])}")
+    if self.info.get('task') == 'segmentation':             # masks in the codes' colours, a legend of the codes (see seg_show)
+        return show_masks(x, y, self.vocab, _image_info(self.info), void=self.info.get('void'), ncols=ncols, figsize=figsize)
     ncols, nrows = _grid(len(x), ncols)
     axs = show_images(x, y, self.vocab, _image_info(self.info), ncols=ncols, figsize=figsize or (2 * ncols, 2.1 * nrows))
     return axs.flat[0].figure
@@ -169,11 +172,14 @@ def show_results(self: Learner,
                  ncols: int | None = None,     # images per row (default: as square a grid as possible)
                  figsize: tuple | None = None, # default: 2 inches per image
                 ):                             # the matplotlib figure
-    "Show the first `n` validation images titled 'actual/predicted' (class names, several for multi-label, values for regression), in red where wrong; returns the figure."
+    "Show the first `n` validation images titled 'actual/predicted' (class names, several for multi-label, values for regression), in red where wrong; segmentation: target and predicted masks side by side. Returns the figure."
     n = check_int(n, 'n', 1)
     if self.dls.valid is None: raise ValueError("dls: there is no validation loader to show results on")
     x, y = _items(self.dls.valid, range(n), strict=False)
-    decoded = [self._decode(p)[1] for p in self.get_preds(dl=[(x, y)])[0]]   # class index, multi-hot or values, by task
+    probs = self.get_preds(dl=[(x, y)])[0]
+    if self.task == 'segmentation':
+        return show_masks(x, y, self.dls.vocab, _image_info(self.dls.info), preds=probs.argmax(1), void=self.dls.info.get('void'), ncols=ncols, figsize=figsize)
+    decoded = [self._decode(p)[1] for p in probs]                              # class index, multi-hot or values, by task
     ncols, nrows = _grid(len(x), ncols)
     axs = show_images(x, None, None, _image_info(self.dls.info), ncols=ncols, figsize=figsize or (2 * ncols, 2.1 * nrows))
     for ax, a, p in zip(axs.flat, y, decoded):
@@ -206,6 +212,7 @@ class ClassificationInterpretation:
         "Predict `dl` (default: the validation loader) with `learn.get_preds` and keep probabilities, targets and per-item losses."
         if not isinstance(learn, Learner): raise TypeError(f"learn: expected a Learner, got {type(learn).__name__}")
         dl = learn.dls.valid if dl is None else dl
+        if learn.task == 'segmentation': raise ValueError("learn: a segmentation learner labels pixels, not images; use show_results, and JaccardCoeffMulti().per_class() for each code's IoU")
         if learn.task == 'regression': raise ValueError("learn: a regression learner has no classes to interpret; use get_preds and plot predicted against actual values")
         logits, targs = learn.get_preds(dl=dl, act=lambda o: o)
         if logits.ndim != 2 or targs.shape not in (logits.shape[:1], logits.shape):
@@ -339,10 +346,24 @@ def _tta_view(x: torch.Tensor, i: int, flip: bool = True, zoom: float = 0.875) -
     "View `i` of images `x` (N, C, H, W): the `zoom` crop at corner `i % 4` (TL, TR, BL, BR) resized back, mirrored when `flip` and `i` is odd."
     if x.ndim != 4: raise ValueError(f"dl: test-time augmentation needs batches of images (batch, channels, height, width), got shape {tuple(x.shape)}")
     h, w = x.shape[-2:]
-    ch, cw = max(1, round(h * zoom)), max(1, round(w * zoom))
-    top, left = [(0, 0), (0, w - cw), (h - ch, 0), (h - ch, w - cw)][i % 4]
+    top, left, ch, cw = _corner(h, w, i, zoom)
     x = TF.resized_crop(x, top, left, ch, cw, [h, w], antialias=True)
     return TF.horizontal_flip(x) if flip and i % 2 else x
+
+def _corner(h: int, w: int, i: int, zoom: float) -> tuple:
+    "`(top, left, height, width)` of the `zoom` crop at corner `i % 4` (TL, TR, BL, BR) of an `h` x `w` image."
+    ch, cw = max(1, round(h * zoom)), max(1, round(w * zoom))
+    return (*[(0, 0), (0, w - cw), (h - ch, 0), (h - ch, w - cw)][i % 4], ch, cw)
+
+def _tta_unview(p: torch.Tensor, i: int, flip: bool = True, zoom: float = 0.875) -> tuple:
+    "Per-pixel predictions `p` (N, C, H, W) of view `i` put back where the view came from (unmirrored, resized to the crop): `(preds, covered)`, 0 outside the crop."
+    h, w = p.shape[-2:]
+    top, left, ch, cw = _corner(h, w, i, zoom)
+    if flip and i % 2: p = p.flip(-1)
+    out, cov = torch.zeros_like(p), p.new_zeros(h, w)
+    out[..., top:top + ch, left:left + cw] = p if (ch, cw) == (h, w) else F.interpolate(p, (ch, cw), mode='bilinear', antialias=True)
+    cov[top:top + ch, left:left + cw] = 1
+    return out, cov
 
 class _MapDL:
     "Loader `dl` with `f` applied to the inputs of every batch."
@@ -360,12 +381,17 @@ def tta(self: Learner,
         flip: bool = True,            # mirror every second view (turn it off when a mirrored image changes class, like digits)
         zoom: float = 0.875,          # side of the corner crops, as a fraction of the image's side
        ) -> tuple:                    # `(probs, targets)`; with `beta=None`: `(plain_preds, aug_preds, targets)`
-    "Test-time augmentation: the mean prediction of `n` cropped (and mirrored) views of `dl`, mixed with the plain prediction by `beta`."
+    "Test-time augmentation: the mean prediction of `n` cropped (and mirrored) views of `dl`, mixed with the plain prediction by `beta`; segmentation: each view's masks put back in place first."
     n, flip = check_int(n, 'n', 1), check_bool(flip, 'flip')
     if beta is not None: beta = check_real(beta, 'beta', 0., 1.)
     zoom = check_real(zoom, 'zoom', 0., 1., lo_open=True)
     preds, targs = self.get_preds(dl=dl)                     # the plain prediction; checks `dl`
     dl = self.dls.valid if dl is None else dl
-    aug = torch.stack([self.get_preds(dl=_MapDL(dl, partial(_tta_view, i=i, flip=flip, zoom=zoom)))[0] for i in range(n)]).mean(0)
+    view = lambda i: self.get_preds(dl=_MapDL(dl, partial(_tta_view, i=i, flip=flip, zoom=zoom)))[0]
+    if self.task != 'segmentation': aug = torch.stack([view(i) for i in range(n)]).mean(0)
+    else:                                                    # per pixel: the mean of the views that cover it, each unmirrored and uncropped
+        total, cov = 0., 0.
+        for i in range(n): p, c = _tta_unview(view(i), i, flip, zoom); total, cov = total + p, cov + c
+        aug = torch.where(cov > 0, total / cov.clamp(min=1), preds)
     if beta is None: return preds, aug, targs
     return torch.lerp(aug, preds, beta), targs
