@@ -4,7 +4,7 @@
 
 # %% ../nbs/12c_segmentation.ipynb #9cedf88b
 from __future__ import annotations
-import colorsys, os
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 import numpy as np
@@ -20,10 +20,11 @@ from .preprocess import train_tfms, valid_tfms, ResizeCrop, image_orientation, d
 from .presize import default_num_workers
 from .data import get_image_files, load_image, image_settings, digits_images, _loaders, _refuse_unreadable
 from .tables import random_split
+from .seg_show import mask_colors
 
 # %% auto #0
 __all__ = ['digit_codes', 'read_codes', 'void_value', 'camvid_mask_file', 'load_mask', 'check_masks', 'digit_masks',
-           'mask_colours', 'make_segmentation_folder', 'SegmentationDataset', 'mask_geometry', 'segmentation_dls']
+           'make_segmentation_folder', 'SegmentationDataset', 'mask_geometry', 'segmentation_dls']
 
 # %% ../nbs/12c_segmentation.ipynb #d732f3cc
 def read_codes(codes, # the class names in index order: a list of strings, or the path of a text file with one name per line
@@ -143,15 +144,6 @@ def digit_masks(n: int = 100,   # how many images
     images = grid(ink)
     return images[:, None].expand(-1, 3, -1, -1).contiguous(), masks
 
-def mask_colours(n: int, # how many codes
-                ) -> torch.Tensor: # (n, 3) uint8 RGB colours
-    "Distinct colours for `n` codes, the first black (a mask's background): 9 of matplotlib's tab10, then hues spaced by the golden ratio."
-    n = check_int(n, 'n', 1)
-    tab = ['1f77b4', 'ff7f0e', '2ca02c', 'd62728', '9467bd', '8c564b', 'e377c2', 'bcbd22', '17becf']
-    res = [(0, 0, 0)] + [tuple(int(h[i:i + 2], 16) for i in (0, 2, 4)) for h in tab]
-    res += [tuple(round(255 * c) for c in colorsys.hsv_to_rgb((0.1 + 0.618034 * i) % 1, 0.75, 0.95)) for i in range(max(n - len(res), 0))]
-    return torch.tensor(res[:n], dtype=torch.uint8)
-
 # %% ../nbs/12c_segmentation.ipynb #efabbc6a
 def make_segmentation_folder(path,           # the folder to write (created; existing files of the same names are replaced)
                              n: int = 100,   # how many images
@@ -163,7 +155,7 @@ def make_segmentation_folder(path,           # the folder to write (created; exi
     images, masks = digit_masks(n, size, seed)
     path = Path(path)
     (path / 'images').mkdir(parents=True, exist_ok=True); (path / 'labels').mkdir(exist_ok=True)
-    palette = mask_colours(len(digit_codes)).flatten().tolist()
+    palette = (mask_colors(len(digit_codes)) * 255).round().to(torch.uint8).flatten().tolist()
     for i, (x, m) in enumerate(zip(images, masks)):
         Image.fromarray(x.permute(1, 2, 0).numpy()).save(path / 'images' / f"{i:04d}.png")
         p = Image.fromarray(m.to(torch.uint8).numpy())       # 'L'; with a palette it becomes 'P', the values unchanged
