@@ -21,7 +21,9 @@ def is_deterministic(ds) -> bool:
 def check_cache(learn: Learner):
     "Raise a `ValueError` saying why `learn` cannot train its frozen phase on cached body features (nothing when it can)."
     why = None
-    if learn.train_bn: why = "needs train_bn=False: with train_bn=True the body's batch norms train during the frozen phase, so its features change"
+    if getattr(learn.model, 'needs_skips', False):
+        why = "does not apply to a model whose head reads the body's skip connections (a U-Net): the cache holds the body's output only"
+    elif learn.train_bn: why = "needs train_bn=False: with train_bn=True the body's batch norms train during the frozen phase, so its features change"
     elif not isinstance(learn.model, nn.Sequential) or len(learn.model) < 2: why = "needs an nn.Sequential(body, head) model"
     elif {id(p) for p in learn.groups[-1]} != {id(p) for p in learn.model[-1].parameters()}:
         why = "needs the last parameter group to be exactly the head (the model's last child)"

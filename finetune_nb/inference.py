@@ -25,6 +25,7 @@ from .preprocess import valid_tfms, to_rgb
 from .presize import valid_presize, default_num_workers, PresizedImageDataset
 from .checks import check_device, check_int
 from .tasks import activation, task_of_loss, loss_for_task, check_task, SigmoidRange
+from .unet import UNet, unet_body
 
 # %% auto #0
 __all__ = ['model_from_meta', 'load_learner']
@@ -57,7 +58,7 @@ def _with_target(b):
 
 @patch(as_prop=True)
 def task(self: Learner) -> str:
-    "'single_label', 'multi_label' or 'regression': the data's (`dls.info['task']`), else the loss's (task_of_loss)."
+    "'single_label', 'multi_label', 'regression' or 'segmentation': the data's (`dls.info['task']`), else the loss's (task_of_loss)."
     return self.dls.info.get('task') or task_of_loss(self.loss_func)
 
 @patch
@@ -80,15 +81,17 @@ def get_preds(self: Learner,
     return torch.cat(preds), (None if any(t is None for t in targs) else torch.cat(targs))
 
 # %% ../nbs/13_inference.ipynb #23a1ec97
-def model_from_meta(meta: dict, # the values of vision_meta: `arch` and `n_out`, optionally `weights`, `cut` and the head options
+def model_from_meta(meta: dict, # the values of vision_meta (`arch` and `n_out`, optionally `weights`, `cut` and the head options) or of unet_meta
                    ) -> nn.Sequential: # the model with random weights, ready for `load_state_dict`
-    "Rebuild the `nn.Sequential(body, head)` described by `vision_meta` values, with random weights, ready for `load_state_dict`."
+    "Rebuild the `nn.Sequential(body, head)` described by `vision_meta` values (or the `UNet` of `unet_meta` values), with random weights, ready for `load_state_dict`."
     if not isinstance(meta, dict): raise TypeError(f"meta: expected a dict, got {type(meta).__name__}")
     missing = [k for k in ('arch', 'n_out') if k not in meta]
     if missing: raise ValueError(f"meta: missing {missing[0]!r}; expected the values of vision_meta()")
     cut = meta.get('cut')
     if isinstance(cut, str): raise ValueError(f"meta: the body was cut by the function {cut}; rebuild it with create_vision_model(cut=...)")
     w = meta.get('weights')
+    if meta.get('kind', 'classifier') not in ('classifier', 'unet'): raise ValueError(f"meta: unknown kind of model {meta['kind']!r}; expected 'classifier' or 'unet'")
+    if meta.get('kind') == 'unet': return UNet(unet_body(meta['arch'], w, cut), meta['n_out'], meta['arch'])   # a U-Net: the decoder follows from the body
     if is_timm_arch(meta['arch']): body = create_timm_body(meta['arch'], w is not None, w, cut, load=False)
     else: body = cut_model(build_model(meta['arch'], w is not None, w, load=False), cut, meta['arch'])
     head = create_head(num_features(body), meta['n_out'], meta.get('lin_ftrs'), meta.get('ps', 0.5), meta.get('concat_pool', True))
@@ -120,7 +123,9 @@ def load_learner(fname,              # file written by Learner.export (of a visi
         raise _bad_file(file, f"has vocab {vocab!r}; expected a list of class names")
     if not isinstance(info, dict): raise _bad_file(file, f"has info {info!r}; expected a dict")
     if info:
-        try: valid_tfms(info); loss = loss_for_task(check_task(info.get('task') or 'single_label', "info['task']"), **({'thresh': meta['thresh']} if 'thresh' in meta else {}))
+        try:
+            valid_tfms(info); task = check_task(info.get('task') or 'single_label', "info['task']")
+            loss = loss_for_task(task, **({'thresh': meta['thresh']} if 'thresh' in meta else {}), **({'void': info.get('void')} if task == 'segmentation' else {}))
         except (TypeError, ValueError) as e: raise _bad_file(file, f"has an unusable preprocessing info ({e})") from None
     if not isinstance(sd, dict): raise _bad_file(file, f"holds no state dict under 'model' (got a {type(sd).__name__})")
     try:
@@ -193,6 +198,9 @@ def _decode(self: Learner, probs: torch.Tensor):
     "`(decoded, index or multi-hot or values, probabilities)` of one item's activated outputs, by task (see predict)."
     vocab, task = self.dls.vocab, self.task
     if task == 'regression': return probs, probs, probs
+    if task == 'segmentation':                                  # probs (C, H, W): the mask of the most probable code per pixel
+        mask = probs.argmax(dim=0)
+        return mask, mask, probs
     if task == 'multi_label':
         hot = probs > getattr(self.loss_func, 'thresh', 0.5)
         return [vocab[i] if vocab else i for i in hot.nonzero().flatten().tolist()], hot, probs
@@ -202,7 +210,7 @@ def _decode(self: Learner, probs: torch.Tensor):
 @patch
 def predict(self: Learner,
             item): # an image file path, a PIL image, a uint8 image tensor, or one input as the model takes it (no batch dimension)
-    "Predict one `item`: `(class, index, probabilities)`, `(classes, multi-hot, probabilities)` or `(values, values, values)` by task. Images are preprocessed as the validation set was."
+    "Predict one `item`: `(class, index, probabilities)`, `(classes, multi-hot, probabilities)`, `(values, values, values)` or `(mask, mask, probabilities)` by task. Images are preprocessed as the validation set was."
     return self._predict(self._input(item, 'item'))
 
 @patch
