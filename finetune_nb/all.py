@@ -13,6 +13,7 @@ from .lr import *
 from .schedule import *
 from .callbacks import *
 from .tasks import *
+from .seg_metrics import *
 from .learner import *
 from .fine_tune import *
 from .lr_find import *
@@ -25,16 +26,21 @@ from .body_head import *
 from .vision import *
 from .timm_models import *
 from .lite0 import *
+from .unet import *
 from .preprocess import *
 from .data import *
 from .tables import *
+from .segmentation import *
 from .presize import *
 from .inference import *
 from .interpret import *
+from .seg_show import *
+from .onnx_export import *
 from .demo import *
 from .photos import *
 from .grids import *
 from .cli import *
+from .predict_cli import *
 from .checks import *
-__all__ = [n for m in 'params lr schedule callbacks tasks learner fine_tune lr_find checkpoint frozen recipe compile distributed body_head vision timm_models lite0 preprocess data tables presize inference interpret demo photos grids cli checks'.split()
+__all__ = [n for m in 'params lr schedule callbacks tasks seg_metrics learner fine_tune lr_find checkpoint frozen recipe compile distributed body_head vision timm_models lite0 unet preprocess data tables segmentation presize inference interpret seg_show onnx_export demo photos grids cli predict_cli checks'.split()
            for n in importlib.import_module(f'finetune_nb.{m}').__all__]

@@ -105,6 +105,11 @@ def _check_learner_args(dls, model, loss_func, opt_func, splitter, metrics, wd, 
     return metrics, wd, check_moms(moms), check_cbs(cbs), check_device(device), check_compile(compile)
 
 # %% ../nbs/04_learner.ipynb #2ba1ace6
+def _task_loss(info: dict):
+    "The default loss of data described by `info`: its task's (cross-entropy without one), a segmentation's ignoring its void value."
+    task = info.get('task') or 'single_label'
+    return loss_for_task(task, **({'void': info.get('void')} if task == 'segmentation' else {}))
+
 class Learner:
     "Trains `model` on `dls` with `loss_func` and an optimizer from `opt_func`, one lr per parameter group of `splitter`."
     def __init__(self,
@@ -132,7 +137,7 @@ class Learner:
         groups = check_groups(model, splitter(model))
         lr_range(lr, len(groups), name='lr')                   # validates the lr spec for this many groups
         store_attr('dls,model,opt_func,lr,splitter,metrics,wd,moms,train_bn,device,mixed_precision,channels_last,compile')
-        self.loss_func = loss_func if loss_func is not None else loss_for_task(getattr(dls, 'info', {}).get('task') or 'single_label')
+        self.loss_func = loss_func if loss_func is not None else _task_loss(getattr(dls, 'info', {}))
         self.path, self.model_dir = Path(path), Path(model_dir)
         self.groups, self.opt, self.frozen_idx, self.meta, self.compiled_model, self.compiled_for = groups, None, 0, {}, None, None
         self.cbs, self.training, self.epoch, self.train_iter, self.distributed = [], False, 0, 0, False

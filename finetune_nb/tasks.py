@@ -358,10 +358,15 @@ class F1ScoreMulti(FBetaMulti):
     def __repr__(self): return f"F1ScoreMulti({self._args()})"
 
 # %% ../nbs/03a_tasks.ipynb #42dfb547
-def task_metrics(task: str) -> list: # fresh metric instances, for Learner(metrics=...)
-    "The usual metrics of `task`: accuracy; accuracy_multi and F1ScoreMulti (macro); mae and rmse; none yet for segmentation (its metrics come later)."
+def task_metrics(task: str,              # 'single_label', 'multi_label', 'regression' or 'segmentation'
+                 void: int | None = None, # segmentation: the mask value the metrics ignore (see segmentation_dls)
+                ) -> list:               # fresh metric instances, for Learner(metrics=...)
+    "The usual metrics of `task`: accuracy; accuracy_multi and F1ScoreMulti (macro); mae and rmse; foreground accuracy, Dice and IoU (mean over the codes)."
+    from finetune_nb.seg_metrics import ForegroundAcc, DiceMulti, JaccardCoeffMulti   # chapter 3b, which builds on this one
+    if void is not None and task != 'segmentation': raise ValueError(f"void: applies to the task 'segmentation' only, not {task!r}")
     return {'single_label': lambda: [accuracy], 'multi_label': lambda: [accuracy_multi, F1ScoreMulti()],
-            'regression': lambda: [mae, RMSE()], 'segmentation': lambda: []}[check_task(task)]()
+            'regression': lambda: [mae, RMSE()],
+            'segmentation': lambda: [ForegroundAcc(void=void), DiceMulti(void=void), JaccardCoeffMulti(void=void)]}[check_task(task)]()
 
 def y_range_of(targets: torch.Tensor,  # the training targets of a regression
                margin: float = 0.05,   # widening on each side, as a share of the range (an empty range: 0.5)
