@@ -49,8 +49,8 @@ def check_cbs(
 
 # %% ../nbs/03_callbacks.ipynb #de654dcb
 def accuracy(preds: torch.Tensor, targs: torch.Tensor) -> torch.Tensor:
-    "Fraction of rows of `preds` whose argmax equals `targs`."
-    return (preds.argmax(dim=-1) == targs).float().mean()
+    "Fraction of the items of `preds` whose argmax over the class axis (dim 1) equals `targs`: rows `(N, C)`, or the pixels of masks `(N, C, H, W)`."
+    return (preds.argmax(dim=1) == targs).float().mean()
 
 def error_rate(preds: torch.Tensor, targs: torch.Tensor) -> torch.Tensor:
     "1 - `accuracy`."
