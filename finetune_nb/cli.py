@@ -239,8 +239,8 @@ def _train(mode, dls, arch, s, pretrained, epochs, freeze_epochs, seed, verbose,
     "Step 3 of run_fit, by `mode`: a demo's two models, or one fine-tuned on the user's data: `(learner, results per model, times)`."
     args = (dls, epochs, s['base_lr'], freeze_epochs, seed, verbose, label_smoothing, extras, layer_decay or None)   # 0: fine_tune's lr_mult slice
     if mode in demos: learn, results, times = (_fit_photos if mode == 'photos' else _fit_demo)(*args)
-    else: (learn, results), times = (_fit_seg if mode == 'segmentation' else _fit_folder)(*args[:1], s['arch'] if arch is None else arch, pretrained,
-                                                                                          *args[1:-1], groups=groups, layer_decay=args[-1]), {}
+    else: (learn, results), times = (_fit_seg if mode == 'segmentation' else _fit_folder)(dls, s['arch'] if arch is None else arch, pretrained, *args[1:-1],
+                                                                                          groups=groups, layer_decay=args[-1]), {}
     for name, o in results.items(): times[name] = o['time_s']
     return learn, results, times
 
