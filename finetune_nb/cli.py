@@ -8,23 +8,22 @@ import argparse, json, os, sys, time, warnings
 from functools import partial
 from pathlib import Path
 from fastcore.script import anno_parser
-import torch
-import torchvision
+import torch, torchvision
 import finetune_nb
-from . import demo as _demo
+from . import demo as _demo, photos as _photos
 from .learner import set_seed
 from .callbacks import accuracy, in_notebook
 from .vision import resolve_arch, get_weights, weights_info, weights_name, vision_learner, splitter_for
 from .data import image_folder_dls, digits_target_dls
 from .tables import image_df_dls, read_csv_table, infer_task
 from .tasks import check_task, task_metrics, y_range_of
-from . import photos as _photos
 from .interpret import ClassificationInterpretation, plot_thresholds, threshold_sweep, plot_values
 from .distributed import dist_env, barrier
 from .recipe import recipe_cbs
 from .checks import check_bool, check_int, check_pos, check_real
 from .entry import _normalize_argv, _fail_as, _warn_line_as
 from .onnx_export import _require
+from .cli_seg import _check_seg_args, _seg_data, _fit_seg, _seg_outputs, _iou_table
 
 # %% auto #0
 __all__ = ['demos', 'run_fit', 'finetune_nb_fit']
@@ -55,6 +54,7 @@ def _save_plots(learn, out: Path, plots: dict) -> list[str]:
 
 def _task_outputs(learn, dls, out: Path) -> tuple[dict, list[str]]:
     "The task's validation results for results.json, and the plots written (rank 0 only); a multi-label model gets the best F1's threshold."
+    if learn.task == 'segmentation': return _seg_outputs(learn, dls, partial(_save_plots, learn, out))   # per-class IoU, predicted masks (15c)
     if learn.task == 'regression':
         preds, targs = learn.get_preds(dl=dls.valid)
         return {}, _save_plots(learn, out, {'predicted_vs_true.png': partial(plot_values, preds, targs, dls.info['targets'])})
@@ -98,6 +98,7 @@ def _what(mode, data, csv, dls, s) -> str:
     "What was trained on, for the results' title."
     if mode == 'digits': return f"digits demo: digits 5-9, {s['k']} labeled images per class"
     if mode == 'photos': return f"photos demo: {len(dls.vocab)} photos, {s['k']} training patches each, {s['arch']}"
+    if mode == 'segmentation': return f"{data}: segmentation, {len(dls.vocab)} codes"
     return f"{data}: {len(dls.vocab)} classes" if mode == 'folder' else f"{csv}: {s['task']}, {dls.c} {'targets' if dls.vocab is None else 'classes'}"
 
 def _check_table_args(csv, data, demo, label_col, label_delim, valid_col, task) -> dict | None:
@@ -195,7 +196,7 @@ def _table_data(csv, data, table, arch, pretrained, size, k, bs, base_lr, seed, 
     try: dls = image_df_dls(cols, data or file.parent, label_col=label_col, label_delim=table['label_delim'], valid_col=table['valid_col'],
                             task=task, seed=seed, size=s['size'], bs=s['bs'], weights=weights, rows_of=lambda r: f"row {r} (line {r + 2} of {file.name})")
     except ValueError as e: raise ValueError('data:' + str(e)[len('path:'):] if str(e).startswith('path:') else str(e)) from None
-    return dls, weights, {**s, 'task': task}
+    return dls, weights, {**s, 'task': task, 'config': {**table, 'task': task}}
 
 # %% ../nbs/15_cli.ipynb #9c471f19
 def _summary(o: dict, keys=('accuracy', 'valid_loss')) -> dict:
@@ -234,6 +235,15 @@ def _fit_folder(dls, arch, pretrained, epochs, base_lr, freeze_epochs, seed, ver
     values = dict(zip(learn.recorder.metric_names, learn.recorder.values[-1]))
     return learn, {'fine_tune': _summary({**values, 'time_s': t}, names)}
 
+def _train(mode, dls, arch, s, pretrained, epochs, freeze_epochs, seed, verbose, label_smoothing, extras, groups, layer_decay):
+    "Step 3 of run_fit, by `mode`: a demo's two models, or one fine-tuned on the user's data: `(learner, results per model, times)`."
+    args = (dls, epochs, s['base_lr'], freeze_epochs, seed, verbose, label_smoothing, extras, layer_decay or None)   # 0: fine_tune's lr_mult slice
+    if mode in demos: learn, results, times = (_fit_photos if mode == 'photos' else _fit_demo)(*args)
+    else: (learn, results), times = (_fit_seg if mode == 'segmentation' else _fit_folder)(dls, s['arch'] if arch is None else arch, pretrained, *args[1:-1],
+                                                                                          groups=groups, layer_decay=args[-1]), {}
+    for name, o in results.items(): times[name] = o['time_s']
+    return learn, results, times
+
 
 # %% ../nbs/15_cli.ipynb #bfc2c146
 def _export_onnx(learn) -> list[str]:
@@ -265,12 +275,12 @@ def _write_outputs(learn, dls, results: dict, config: dict, times: dict, out: Pa
                'versions': {'finetune_nb': finetune_nb.__version__, 'torch': torch.__version__, 'torchvision': torchvision.__version__}}
     if main:
         (out / 'results.json').write_text(json.dumps(summary, indent=1))
-        print(f"\nResults ({what}; {summary['data']['n_valid']} validation images)\n{_demo.format_results(results)}\n"
+        print(f"\nResults ({what}; {summary['data']['n_valid']} validation images)\n{_demo.format_results(results)}\n{_iou_table(extra)}"
               f"Wrote {', '.join(files)} to {out}/ in {times['total']:.0f}s")
     return summary
 
 # %% ../nbs/15_cli.ipynb #507182a8
-def run_fit(data: str = None,            # folder of images: <class>/ subfolders, or train/ and valid/ ones (default: the demo --demo)
+def run_fit(data: str = None,            # folder of images: <class>/ subfolders, or train/ and valid/ ones, or the images of --masks, or a CamVid root (default: the demo --demo)
             demo: str = 'photos',        # without --data: 'photos' (ImageNet EfficientNet-Lite0 on real photos) or 'digits' (a body pretrained on digits)
             arch: str = None,            # torchvision architecture, or timm's as 'timm/<name>[.<tag>]' (default: resnet18 on a folder; each demo has its own)
             epochs: int = 5,             # epochs of fine_tune's unfrozen phase
@@ -296,34 +306,34 @@ def run_fit(data: str = None,            # folder of images: <class>/ subfolders
             valid_col: str = None,       # --csv: a column of True/False marking the validation rows (default: a seeded 20% split)
             task: str = None,            # --csv: 'single_label', 'multi_label' or 'regression' (default: inferred from the labels)
             onnx: bool = False,          # also write model.onnx, the model with its preprocessing for onnxruntime (needs the onnx extra)
+            masks: str = None,           # segmentation: the folder of the masks, found by each image's stem (x.png or x_P.png; default: a CamVid root's labels/)
+            codes: str = None,           # segmentation: the class names, one per line (default: a codes.txt next to the masks or the images)
+            void: str = None,            # segmentation: a mask value to ignore, a number or a code's name (e.g. 255, or Void)
            ) -> dict: # what results.json holds: each model's results, the confusion matrix (rank 0), the configuration, the data sizes, the times, the versions
-    "Fine-tune a vision model on a folder of images or a CSV table (default: the offline photos demo) and write model, results and plots to `out`."
+    "Fine-tune a vision model on a folder of images, a CSV table or images with masks (default: the offline photos demo) and write model, results and plots to `out`."
     t_start = time.perf_counter()
     # 1. every argument, before any work
     table, onnx = _check_table_args(csv, data, demo, label_col, label_delim, valid_col, task), _check_onnx_extra(onnx)
     epochs, freeze_epochs, base_lr, bs, size, k, out, seed = _check_fit_args(data if table is None else data or Path(csv).parent, demo, arch,
                                                                              epochs, freeze_epochs, base_lr, bs, size, k, pretrained, out, seed, quiet)
-    mode = 'table' if table else 'folder' if data is not None else demo
+    seg = _check_seg_args(data, masks, codes, void, csv, demo, label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix)   # None unless segmentation
+    mode = 'segmentation' if seg else 'table' if table else 'folder' if data is not None else demo
     extras, label_smoothing, layer_decay = _check_recipe_args(mode, mixup, cutmix, ema, n_acc, label_smoothing, groups, layer_decay)
-    decay = layer_decay or None                  # 0: off, fine_tune's lr_mult slice
     env = dist_env()                             # (rank, local_rank, world_size) under torchrun, else None
     main, world_size = env is None or env[0] == 0, 1 if env is None else env[2]
     verbose = not quiet and main                 # only rank 0 prints
 
     # 2. the data, the weights the model starts from, and the settings that depend on them
     if mode == 'table': dls, weights, s = _table_data(csv, data, table, arch, pretrained, size, k, bs, base_lr, seed, groups)
-    elif mode == 'folder': dls, weights, s = _folder_data(data, arch, pretrained, size, k, bs, base_lr, seed, groups)
+    elif mode in ('folder', 'segmentation'): dls, weights, s = (_folder_data if mode == 'folder' else partial(_seg_data, seg))(data, arch, pretrained, size, k, bs, base_lr, seed, groups)
     else: dls, weights, s = (_photos_data if mode == 'photos' else _digits_data)(arch, pretrained, size, k, bs, base_lr, seed)
-    config = dict(data=str(data) if mode in ('folder', 'table') else f'{mode} demo', **{n: s[n] for n in ('arch', 'size', 'k', 'bs', 'base_lr')},
+    config = dict(data=f'{mode} demo' if mode in demos else str(data), **{n: s[n] for n in ('arch', 'size', 'k', 'bs', 'base_lr')},
                   epochs=epochs, freeze_epochs=freeze_epochs, pretrained=pretrained, weights=s['weights'], out=str(out), seed=seed,
                   world_size=world_size, label_smoothing=label_smoothing, **extras, groups=groups, layer_decay=layer_decay,
-                  **{n: s[n] for n in ('weights_file', 'recipe') if n in s}, **({**table, 'task': s['task']} if table else {}), **({'onnx': True} if onnx else {}))
+                  **{n: s[n] for n in ('weights_file', 'recipe') if n in s}, **s.get('config', {}), **({'onnx': True} if onnx else {}))
 
     # 3. training
-    args = (dls, epochs, s['base_lr'], freeze_epochs, seed, verbose, label_smoothing, extras, decay)
-    if mode in ('folder', 'table'): (learn, results), times = _fit_folder(dls, s['arch'] if arch is None else arch, pretrained, *args[1:-1], groups=groups, layer_decay=decay), {}
-    else: learn, results, times = (_fit_photos if mode == 'photos' else _fit_demo)(*args)
-    for name, o in results.items(): times[name] = o['time_s']
+    learn, results, times = _train(mode, dls, arch, s, pretrained, epochs, freeze_epochs, seed, verbose, label_smoothing, extras, groups, layer_decay)
 
     # 4. outputs: under torchrun, rank 0 writes and prints them; every rank returns the summary (rank 0's with the confusion matrix)
     summary = _write_outputs(learn, dls, results, config, times, out, main, _what(mode, data, csv, dls, s), t_start, onnx)

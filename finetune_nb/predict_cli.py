@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 from fastcore.script import anno_parser
 from tqdm.auto import tqdm
+from PIL import Image
 import torch
 import finetune_nb
 from .learner import Learner
@@ -16,6 +17,7 @@ from .data import get_image_files, image_extensions
 from .presize import check_images
 from .inference import load_learner
 from .checkpoint import atomic_write
+from .seg_show import mask_colors
 from .checks import check_bool, check_int
 from .entry import _normalize_argv, _fail_as, _warn_line_as
 
@@ -34,11 +36,35 @@ def _task_rows(learn: Learner, files: list[Path], probs: torch.Tensor, topk: int
         thresh = getattr(learn.loss_func, 'thresh', 0.5)
         return (['file', 'labels', *[f"probability_{v}" for v in vocab]],
                 [[str(f), ' '.join(v for v, q in zip(vocab, p) if q > thresh), *map(f4, p)] for f, p in zip(files, probs)])
-    if task != 'single_label': raise ValueError(f"MODEL: a {task} model; finetune_nb_predict writes the results of single-label, multi-label and regression models")
+    if task != 'single_label': raise ValueError(f"MODEL: a {task} model; finetune_nb_predict writes the results of single-label, multi-label, regression and segmentation models")
     k = min(topk, probs.shape[1])
     header = ['file', 'label', 'probability'] + [c for i in range(2, k + 1) for c in (f"label_{i}", f"probability_{i}")]
     top = probs.topk(k, dim=1)
     return header, [[str(f), *[c for v, i in zip(vs, ix) for c in (vocab[i], f4(v))]] for f, vs, ix in zip(files, top.values, top.indices.tolist())]
+
+# %% ../nbs/15b_predict.ipynb #8171c7d7
+def _masks_dir(out: Path) -> Path:
+    "Where a segmentation model's masks go: the folder `<out's stem>_masks` next to `out`; refused when a file is in the way."
+    d = out.with_name(f"{out.stem}_masks")
+    if d.exists() and not d.is_dir(): raise ValueError(f"out: {d} is a file; a segmentation model writes its masks into a folder of that name")
+    return d
+
+def _seg_rows(learn: Learner, files: list[Path], batches, folder: Path) -> tuple[list[str], list[list]]:
+    "Predict `batches` (of `files`) batch by batch, write each mask into `folder` (a palette PNG of code indices), and return the CSV header and rows: file, mask, each code's share of the pixels."
+    vocab, rows, names = learn.dls.vocab, [], set()
+    palette = (mask_colors(len(vocab)) * 255).round().to(torch.uint8).flatten().tolist()
+    folder.mkdir(parents=True, exist_ok=True)
+    for xb in batches:
+        for m in learn.get_preds(dl=[xb])[0].argmax(1).cpu():
+            f = files[len(rows)]
+            name = f"{f.stem}.png" if f"{f.stem}.png" not in names else f"{f.stem}_{len(rows)}.png"   # two images of one stem in two folders
+            names.add(name)
+            im = Image.fromarray(m.to(torch.uint8 if len(vocab) <= 256 else torch.int32).numpy())
+            if len(vocab) <= 256: im.putpalette(palette + [0] * (768 - len(palette)))
+            im.save(folder / name)
+            share = torch.bincount(m.flatten(), minlength=len(vocab)).double() / m.numel()
+            rows.append([str(f), str(folder / name), *(f"{float(v):.4f}" for v in share)])
+    return ['file', 'mask', *[f"share_{c}" for c in vocab]], rows
 
 # %% ../nbs/15b_predict.ipynb #0bfffea5
 def _collect(paths) -> list[Path]:
@@ -63,12 +89,12 @@ def _check_out(out) -> Path:
 # %% ../nbs/15b_predict.ipynb #a1ed1b16
 def run_predict(model: str,                    # a model file written by finetune_nb_fit or Learner.export (model.pth)
                 paths: list[str],              # image files and/or folders (searched recursively)
-                out: str = 'preds.csv',        # the CSV file to write: one row per image
+                out: str = 'preds.csv',        # the CSV file to write: one row per image (segmentation: and one mask per image in the folder <name>_masks next to it)
                 bs: int = 64,                  # images per batch
                 topk: int = 3,                 # single-label models: the k most probable classes, with their probabilities
                 num_workers: int | None = None,  # processes reading images (default: a few, by the number of files)
                 quiet: bool = False,           # no progress bar and no summary
-               ) -> dict:                      # `{'n', 'failed', 'out', 'task', 'counts', 'time_s'}`
+               ) -> dict:                      # `{'n', 'failed', 'out', 'task', 'counts', 'time_s'}`, and `masks` (the folder) for segmentation
     "Predict image files and folders with an exported model and write one CSV row per image; files that cannot be read are warned about and skipped."
     t0 = time.perf_counter()
     bs, topk, quiet = check_int(bs, 'bs', 1), check_int(topk, 'topk', 1), check_bool(quiet, 'quiet')
@@ -78,6 +104,7 @@ def run_predict(model: str,                    # a model file written by finetun
     try: learn = load_learner(model)
     except (OSError, ValueError, TypeError) as e: raise ValueError(f"MODEL: {str(e).removeprefix('fname: ')}") from None
     if not learn.dls.info: raise ValueError(f"MODEL: {model} has no image preprocessing (it was not exported from a vision_learner)")
+    masks = _masks_dir(out) if learn.task == 'segmentation' else None
     bad = check_images(files, num_workers)
     for f, why in bad: warnings.warn(f"cannot read {f} ({why})")
     bad_set = {f for f, _ in bad}
@@ -85,12 +112,14 @@ def run_predict(model: str,                    # a model file written by finetun
     summary = {'n': len(good), 'failed': [str(f) for f in bad_set], 'out': None, 'task': learn.task, 'counts': {}}
     if good:
         dl = learn.test_dl(good, bs, num_workers)
-        probs, _ = learn.get_preds(dl=tqdm(dl, desc='predicting', unit='batch', leave=False, disable=True if quiet else None))   # None: no bar when stderr is not a terminal
-        header, rows = _task_rows(learn, dl.dataset.files, probs, topk)
+        batches = tqdm(dl, desc='predicting', unit='batch', leave=False, disable=True if quiet else None)   # None: no bar when stderr is not a terminal
+        if masks is not None: header, rows = _seg_rows(learn, dl.dataset.files, batches, masks)
+        else: header, rows = _task_rows(learn, dl.dataset.files, learn.get_preds(dl=batches)[0], topk)
         def write(tmp):
             with open(tmp, 'w', newline='') as f: csv.writer(f).writerows([header] + rows)
         atomic_write(out, write)
-        summary.update(out=str(out), counts=dict(Counter(r[1] for r in rows).most_common()) if learn.task != 'regression' else {})
+        summary.update(out=str(out), counts=dict(Counter(r[1] for r in rows).most_common()) if learn.task in ('single_label', 'multi_label') else {},
+                       **({} if masks is None else {'masks': str(masks)}))
     summary['time_s'] = round(time.perf_counter() - t0, 2)
     if not quiet: print(_summary_text(summary, model))
     return summary
@@ -99,7 +128,7 @@ def _summary_text(s: dict, model) -> str:
     "What run_predict prints: how many images, the predicted labels with their counts, the file written, the failures."
     lines = [f"Predicted {s['n']} image{'s' * (s['n'] != 1)} with {model} ({s['task']}) in {s['time_s']:.1f}s"]
     if s['counts']: lines.append('  ' + ', '.join(f"{k or '(none)'}: {v}" for k, v in s['counts'].items()))
-    if s['out']: lines.append(f"Wrote {s['out']}")
+    if s['out']: lines.append(f"Wrote {s['out']}" + (f" and one mask per image into {s['masks']}" if s.get('masks') else ''))
     if s['failed']: lines.append(f"{len(s['failed'])} file{'s' * (len(s['failed']) != 1)} could not be read (listed above)")
     return '\n'.join(lines)
 
