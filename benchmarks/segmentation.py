@@ -16,7 +16,7 @@ Reported: the last validation's mean IoU (`JaccardCoeffMulti`), Dice (`DiceMulti
 and the mean IoU as a ratio of the pretrained fine_tune's. Seed `s` draws the training grids, the
 decoder's initialization and the batch order, alike for every model. This measures quality, not
 time: one thread per run (`--jobs 2` runs two seeds at once); the numbers are those of the
-chapter's stored run (nbs/14c_segmentation.ipynb), which uses one thread too.
+chapter's stored run (nbs/14c_seg_demo.ipynb), which uses one thread too.
 """
 from __future__ import annotations
 import argparse, json, sys, time

@@ -39,9 +39,10 @@ from .onnx_export import *
 from .demo import *
 from .photos import *
 from .grids import *
+from .seg_demo import *
 from .cli import *
 from .predict_cli import *
 from .cli_seg import *
 from .checks import *
-__all__ = [n for m in 'params lr schedule callbacks tasks seg_metrics learner fine_tune lr_find checkpoint frozen recipe compile distributed body_head vision timm_models lite0 unet preprocess data tables segmentation presize inference interpret seg_show onnx_export demo photos grids cli predict_cli cli_seg checks'.split()
+__all__ = [n for m in 'params lr schedule callbacks tasks seg_metrics learner fine_tune lr_find checkpoint frozen recipe compile distributed body_head vision timm_models lite0 unet preprocess data tables segmentation presize inference interpret seg_show onnx_export demo photos grids seg_demo cli predict_cli cli_seg checks'.split()
            for n in importlib.import_module(f'finetune_nb.{m}').__all__]
