@@ -104,12 +104,13 @@ def _check_learner_args(dls, model, loss_func, opt_func, splitter, metrics, wd, 
         raise ValueError(f"distributed: expected None (auto), True, False, 'gloo' or 'nccl', got {distributed!r}")
     return metrics, wd, check_moms(moms), check_cbs(cbs), check_device(device), check_compile(compile)
 
-# %% ../nbs/04_learner.ipynb #2ba1ace6
+# %% ../nbs/04_learner.ipynb #dc1a8c25
 def _task_loss(info: dict):
     "The default loss of data described by `info`: its task's (cross-entropy without one), a segmentation's ignoring its void value."
     task = info.get('task') or 'single_label'
     return loss_for_task(task, **({'void': info.get('void')} if task == 'segmentation' else {}))
 
+# %% ../nbs/04_learner.ipynb #2ba1ace6
 class Learner:
     "Trains `model` on `dls` with `loss_func` and an optimizer from `opt_func`, one lr per parameter group of `splitter`."
     def __init__(self,
