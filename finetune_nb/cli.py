@@ -22,7 +22,7 @@ from .distributed import dist_env, barrier
 from .recipe import recipe_cbs
 from .checks import check_bool, check_int, check_pos, check_real
 from .entry import _normalize_argv, _fail_as, _warn_line_as
-from .onnx_export import _require
+from .onnx_export import onnx_modules
 from .cli_seg import _check_seg_args, _seg_data, _fit_seg, _seg_outputs, _iou_table
 
 # %% auto #0
@@ -255,7 +255,7 @@ def _export_onnx(learn) -> list[str]:
 def _check_onnx_extra(onnx) -> bool:
     "`onnx`, checked: --onnx is refused before any work when the onnx extra is missing."
     if not check_bool(onnx, 'onnx'): return False
-    try: _require('onnx'), _require('onnxruntime')
+    try: onnx_modules()
     except ImportError as e: raise ValueError(f"onnx: {e}") from None
     return True
 

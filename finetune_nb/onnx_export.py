@@ -18,7 +18,7 @@ from .checks import check_bool
 from . import inference  # defines Learner.task
 
 # %% auto #0
-__all__ = ['onnx_metadata', 'WithActivation', 'check_onnx']
+__all__ = ['onnx_metadata', 'WithActivation', 'onnx_modules', 'check_onnx']
 
 # %% ../nbs/13b_onnx.ipynb #1581edfc
 _preprocessing = ('size', 'resize', 'mean', 'std', 'interpolation', 'crop_mode')
@@ -32,6 +32,8 @@ def onnx_metadata(learn: Learner, # a learner of images: its DataLoaders (or loa
         raise ValueError("learn: its DataLoaders has no preprocessing info (size, resize, mean, std): export_onnx needs a learner of images")
     task = learn.task
     md = {k: info[k] for k in _preprocessing if k in info}
+    md.update(resize=info.get('resize') or info['size'], interpolation=info.get('interpolation', 'bilinear'),
+              crop_mode=info.get('crop_mode', 'center'))                 # valid_tfms' defaults, written out for a server
     md.update(presize=valid_presize(info), task=task, vocab=learn.dls.vocab,
               outputs='probabilities' if probs else 'logits', input='NCHW float32 RGB, normalized',
               finetune_nb=finetune_nb.__version__)
@@ -49,6 +51,10 @@ def _require(name: str):
     "Import the module `name` of the onnx extra, or say how to install it."
     try: return __import__(name)
     except ImportError: raise ImportError(f"{name} is not installed; export_onnx needs the onnx extra: pip install 'finetune_nb[onnx]'") from None
+
+def onnx_modules() -> list: # the modules imported: onnx, onnxruntime, and onnxscript where torch's exporter needs it
+    "Import what export_onnx needs (onnx, onnxruntime; onnxscript for torch >= 2.5's exporter), or raise an ImportError naming the missing one and the extra."
+    return [_require(n) for n in ('onnx', 'onnxruntime', *(('onnxscript',) if hasattr(torch.onnx, 'ONNXProgram') else ()))]
 
 def _torch_export(model: nn.Module, x: torch.Tensor, file: Path):
     "Write `model`, traced on `x`, to the ONNX `file` with a dynamic batch dimension."
@@ -94,14 +100,14 @@ def check_onnx(fname,                  # an ONNX file with one image input
 def export_onnx(self: Learner,
                 fname='model.onnx',    # the file, under `learn.path`
                 probs: bool = True,    # apply the loss's activation in the graph (probabilities out, as get_preds); False: raw outputs
-                check: bool = True,    # compare with PyTorch using onnxruntime, when it is installed (batches of 1 and 4)
+                check: bool = True,    # compare with PyTorch using onnxruntime (batches of 1 and 4)
                 atol: float = 1e-4,    # the largest difference the check accepts
                ) -> Path:              # the file written
     "Write the model in eval mode to an ONNX file with a dynamic batch dimension, its preprocessing, class names and task in `metadata_props`; checked with onnxruntime."
     file = self.path / _check_name(fname, 'fname')
     probs, check = check_bool(probs, 'probs'), check_bool(check, 'check')
     md = onnx_metadata(self, probs)                     # refuses a learner without preprocessing info, before any work
-    onnx = _require('onnx'); _require('onnxscript') if hasattr(torch.onnx, 'ONNXProgram') else None
+    onnx = onnx_modules()[0]
     model = copy.deepcopy(self.model).float().cpu().eval()
     model = WithActivation(model, activation(self.loss_func) if probs else nn.Identity())
     x = torch.randn(2, len(self.dls.info['mean']), self.dls.info['size'], self.dls.info['size'])
@@ -110,14 +116,11 @@ def export_onnx(self: Learner,
         except Exception as e:
             raise RuntimeError(f"model: {getattr(self, 'arch', type(self.model).__name__)} does not export to ONNX ({_root_cause(e)})") from None
         proto = onnx.load(str(tmp))
-        for k, v in md.items(): onnx.helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props}, k: v})
+        onnx.helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props}, **md})
         onnx.save(proto, str(tmp))
-        if check and _installed('onnxruntime'):
+        if check:
             diff = check_onnx(tmp, model)
             if diff > atol: raise RuntimeError(f"model: onnxruntime's outputs differ from PyTorch's by {diff:.2g} (more than atol={atol:g})")
     if self.is_main: atomic_write(file, write)
     return file
 
-def _installed(name: str) -> bool:
-    try: __import__(name); return True
-    except ImportError: return False

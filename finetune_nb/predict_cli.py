@@ -76,7 +76,7 @@ def _collect(paths) -> list[Path]:
         if not p.exists(): raise ValueError(f"PATH: {p} does not exist")
         files += get_image_files(p) if p.is_dir() else [p]
     if not files: raise ValueError(f"PATH: no image files ({', '.join(image_extensions)}) in {', '.join(map(str, paths))}")
-    return files
+    return list(dict.fromkeys(files))                          # a file named twice (itself and its folder) is predicted once
 
 def _check_out(out) -> Path:
     "`out` as a Path, if a CSV file can be written there."
@@ -109,7 +109,8 @@ def run_predict(model: str,                    # a model file written by finetun
     for f, why in bad: warnings.warn(f"cannot read {f} ({why})")
     bad_set = {f for f, _ in bad}
     good = [f for f in files if f not in bad_set]
-    summary = {'n': len(good), 'failed': [str(f) for f in bad_set], 'out': None, 'task': learn.task, 'counts': {}}
+    summary = {'n': len(good), 'failed': [str(f) for f, _ in bad], 'out': None, 'task': learn.task, 'counts': {}}
+    if not good: out.unlink(missing_ok=True)                   # no CSV at all, rather than a previous run's
     if good:
         dl = learn.test_dl(good, bs, num_workers)
         batches = tqdm(dl, desc='predicting', unit='batch', leave=False, disable=True if quiet else None)   # None: no bar when stderr is not a terminal
