@@ -11,7 +11,8 @@ from .learner import set_seed
 from .vision import resolve_arch, get_weights, weights_info, weights_name, splitter_for
 from .unet import unet_plan, unet_body, unet_learner, _size_hint
 from .segmentation import segmentation_dls, read_codes, void_value
-from .seg_metrics import ForegroundAcc, DiceMulti, JaccardCoeffMulti
+from .seg_metrics import JaccardCoeffMulti
+from .tasks import task_metrics
 from .demo import fine_tune_with
 
 # %% auto #0
@@ -107,7 +108,7 @@ def _fit_seg(dls, arch, pretrained, epochs, base_lr, freeze_epochs, seed, verbos
     "A `unet_learner` fine-tuned on `dls` with `foreground_acc`, `DiceMulti` and `JaccardCoeffMulti`: `(learner, {'fine_tune': results})`."
     set_seed(seed)
     void = dls.info.get('void')
-    metrics = [ForegroundAcc(0, void), DiceMulti(void), JaccardCoeffMulti(void)]
+    metrics = task_metrics('segmentation', void)        # foreground_acc, DiceMulti, JaccardCoeffMulti, ignoring void
     try: learn = unet_learner(dls, arch, pretrained=pretrained, metrics=metrics, groups=groups)
     except RuntimeError as e:
         if str(e).startswith('weights:'): raise ValueError(f"{e}; or train from random weights with --no_pretrained") from None

@@ -11,7 +11,7 @@ from .learner import DataLoaders, Learner, set_seed
 from .grids import digit_grids, _digit_pools, _tensor_dls
 from .demo import digits_resnet18, digits_body, check_recipe, recipe_key, fit_with, fine_tune_with
 from .unet import unet_learner
-from .seg_metrics import foreground_acc, DiceMulti, JaccardCoeffMulti
+from .seg_metrics import ForegroundAcc, DiceMulti, JaccardCoeffMulti
 from .checkpoint import check_state_dict
 from .checks import check_int, check_real, check_bool
 
@@ -64,7 +64,7 @@ def seg_demo_learner(dls: DataLoaders,              # segmentation loaders at th
     if dls.info.get('size') not in (None, r['size']):
         raise ValueError(f"dls: the digits body is pretrained on {r['size']}-px images, but dls.info['size'] is {dls.info['size']}")
     if body is not None and not isinstance(body, nn.Module): raise TypeError(f"body: expected an nn.Module, got {type(body).__name__}")
-    learner_kwargs.setdefault('metrics', [foreground_acc, JaccardCoeffMulti(), DiceMulti()])
+    learner_kwargs.setdefault('metrics', [ForegroundAcc(), JaccardCoeffMulti(), DiceMulti()])   # fresh ones: each learner its own sums
     learn = unet_learner(dls, digits_resnet18, pretrained=False, **learner_kwargs)
     if pretrained:
         if body is None: body = digits_body(cache, r)

@@ -65,7 +65,9 @@ class _SegOverlap(AccumMetric):
         if totals is None: totals = self.totals
         if totals is None: raise ValueError("totals: nothing accumulated yet; run validate() or pass the sums of batch_totals")
         i, s = totals.double().view(2, -1)
-        return self._score(i, s)
+        score = self._score(i, s)
+        if self.void is not None and self.void < len(score): score[self.void] = float('nan')   # a void code (CamVid's 'Void') is no class to score
+        return score
     def from_totals(self, totals):
         "The mean score over the codes that occur (nan when none does)."
         s = self.per_class(totals)
@@ -123,7 +125,7 @@ def _soft_dice(input, target, smooth: float, void: int | None):
     c = input.shape[1]
     ok = valid_pixels(target, c, void).unsqueeze(1)
     p = input.float().softmax(1) * ok
-    y = F.one_hot(target.where(ok[:, 0], 0), c).movedim(-1, 1) * ok
+    y = F.one_hot(target.where(ok[:, 0], 0), c).movedim(-1, 1).to(p.dtype) * ok   # float at once: an int64 one-hot is 8 bytes a pixel and code
     dims = (0, *range(2, input.ndim))
     return 1 - ((2 * (p * y).sum(dims) + smooth) / (p.sum(dims) + y.sum(dims) + smooth)).mean()
 

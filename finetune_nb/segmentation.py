@@ -230,6 +230,9 @@ def segmentation_dls(path,                                # the folder of the im
         if k in kwargs: raise TypeError(f"{k}: segmentation loaders decode their images in full, without presizing or a cache; leave {k} out")
     st = image_settings(size=size, bs=bs, presize=False, cache=False, **kwargs)
     if kwargs.get('resize') is None: st['info']['resize'] = st['info']['size']
+    if void is None and (st['info']['crop_mode'] == 'border' or st['info']['resize'] < st['info']['size']):   # validation pads its masks
+        raise ValueError("void: the validation masks are padded (crop_mode='border', or resize < size), and padding needs a value the loss "
+                         "and the metrics ignore; pass void=255 (or a code name), or crop_mode='center' with resize >= size")
     if fnames is None and not Path(path).is_dir(): raise ValueError(f"path: {path} is not a folder")
     files = get_image_files(path) if fnames is None else [Path(f) for f in fnames]
     if not files: raise ValueError(f"{'path' if fnames is None else 'fnames'}: no image files in {path}")

@@ -213,8 +213,9 @@ def _unwrap(f): return f.func if isinstance(f, partial) else f
 
 def task_of_loss(loss: Callable, # a loss function: a module such as nn.BCEWithLogitsLoss(), or a function such as F.mse_loss
                 ) -> str:        # 'single_label', 'multi_label', 'regression' or 'segmentation'
-    "The task `loss` trains for: BCE on logits is multi-label; MSE, L1, smooth L1 and Huber are regression; `CrossEntropyLossFlat(axis=1)` is segmentation; anything else single-label."
+    "The task `loss` trains for: its `task` attribute if it has one; BCE on logits is multi-label; MSE, L1, smooth L1 and Huber are regression; `CrossEntropyLossFlat(axis=1)` is segmentation; anything else single-label."
     f = _unwrap(loss)
+    if getattr(f, 'task', None) in tasks: return f.task                 # a loss that says its task (the Dice losses of chapter 3b)
     if isinstance(f, nn.BCEWithLogitsLoss) or f is F.binary_cross_entropy_with_logits: return 'multi_label'
     if isinstance(f, _regression_modules) or any(f is g for g in _regression_functions): return 'regression'
     if isinstance(f, CrossEntropyLossFlat) and f.axis == 1: return 'segmentation'
