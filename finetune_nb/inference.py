@@ -28,7 +28,7 @@ from .tasks import activation, task_of_loss, loss_for_task, check_task, SigmoidR
 from .unet import UNet, unet_body
 
 # %% auto #0
-__all__ = ['model_from_meta', 'load_learner']
+__all__ = ['model_from_meta', 'load_learner', 'image_items']
 
 # %% ../nbs/13_inference.ipynb #33fef7d0
 @patch
@@ -220,6 +220,22 @@ def predict_image(self: Learner,
     "`predict` under the name that says it takes images: `(class name, index, probabilities)`."
     return self._predict(self._input(img, 'img'))
 
+# %% ../nbs/13_inference.ipynb #1d5cf297
+def image_items(items,             # image files and/or folders (searched recursively, see get_image_files), or one of them
+                arg: str = 'items', # the argument name used in the error messages
+               ) -> list[Path]:    # the image files, in the order given (a folder's sorted)
+    "The image files of `items`: files as given, folders searched recursively; a missing path, or no image at all, is an error naming `arg`."
+    items = [items] if isinstance(items, (str, os.PathLike)) else items
+    if not isinstance(items, Sequence): raise TypeError(f"{arg}: expected image file paths and/or folders, got {type(items).__name__}")
+    files = []
+    for it in items:
+        if not isinstance(it, (str, os.PathLike)): raise TypeError(f"{arg}: expected image file paths and/or folders, got a {type(it).__name__}")
+        p = Path(it)
+        if not p.exists(): raise ValueError(f"{arg}: {p} does not exist")
+        files += get_image_files(p) if p.is_dir() else [p]
+    if not files: raise ValueError(f"{arg}: no image files ({', '.join(image_extensions)}) in {', '.join(map(str, items))}")
+    return files
+
 # %% ../nbs/13_inference.ipynb #9b50985b
 @patch
 def test_dl(self: DataLoaders,
@@ -229,15 +245,7 @@ def test_dl(self: DataLoaders,
            ) -> DataLoader:                 # unlabeled: its batches are the images alone, in the order of `dl.dataset.files`
     "A loader of new, unlabeled images with the validation preprocessing of `info`, for `Learner.get_preds`."
     if not self.info: raise ValueError("dls: the DataLoaders has no preprocessing info (size, resize, mean, std); build a DataLoader of transformed tensors yourself")
-    items = [items] if isinstance(items, (str, os.PathLike)) else items
-    if not isinstance(items, Sequence): raise TypeError(f"items: expected image file paths and/or folders, got {type(items).__name__}")
-    files = []
-    for it in items:
-        if not isinstance(it, (str, os.PathLike)): raise TypeError(f"items: expected image file paths and/or folders, got a {type(it).__name__}")
-        p = Path(it)
-        if not p.exists(): raise ValueError(f"items: {p} does not exist")
-        files += get_image_files(p) if p.is_dir() else [p]
-    if not files: raise ValueError(f"items: no image files ({', '.join(image_extensions)}) in {[str(i) for i in items]}")
+    files = image_items(items)
     bs = (getattr(self.valid, 'batch_size', None) or 64) if bs is None else check_int(bs, 'bs', 1)
     num_workers = default_num_workers(len(files)) if num_workers is None else check_int(num_workers, 'num_workers', 0)
     info, tfm, presize = self.info, valid_tfms(self.info), valid_presize(self.info)

@@ -13,9 +13,8 @@ from PIL import Image
 import torch
 import finetune_nb
 from .learner import Learner
-from .data import get_image_files, image_extensions
 from .presize import check_images
-from .inference import load_learner
+from .inference import load_learner, image_items
 from .checkpoint import atomic_write
 from .seg_show import mask_colors
 from .checks import check_bool, check_int
@@ -69,14 +68,8 @@ def _seg_rows(learn: Learner, files: list[Path], batches, folder: Path) -> tuple
 # %% ../nbs/15b_predict.ipynb #0bfffea5
 def _collect(paths) -> list[Path]:
     "The image files of `paths`: files as given, folders searched recursively; a missing path or no image at all is an error."
-    if isinstance(paths, (str, os.PathLike)): paths = [paths]
-    if not paths: raise ValueError("PATH: give one or more image files or folders")
-    files = []
-    for p in map(Path, paths):
-        if not p.exists(): raise ValueError(f"PATH: {p} does not exist")
-        files += get_image_files(p) if p.is_dir() else [p]
-    if not files: raise ValueError(f"PATH: no image files ({', '.join(image_extensions)}) in {', '.join(map(str, paths))}")
-    return list(dict.fromkeys(files))                          # a file named twice (itself and its folder) is predicted once
+    if not isinstance(paths, (str, os.PathLike)) and not paths: raise ValueError("PATH: give one or more image files or folders")
+    return list(dict.fromkeys(image_items(paths, 'PATH')))   # a file named twice (itself and its folder) is predicted once
 
 def _check_out(out) -> Path:
     "`out` as a Path, if a CSV file can be written there."
